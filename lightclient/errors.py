@@ -1,0 +1,93 @@
+"""Every error lightclient raises on purpose derives from :class:`LightClientError`.
+
+The tree::
+
+    LightClientError
+    ├── InvalidInput            (also a ValueError) bad argument, option or parameter
+    ├── DecodeError             bytes that do not decode (RLP, hex, JSON shapes)
+    │   └── CompressionError    geth's CompressBytes/DecompressBytes failures
+    ├── InvalidProof            a Merkle proof that does not prove what it claims
+    ├── SectionError            section maths or trie state that cannot go on
+    └── HeaderSourceError       a header source failed or told something untrue
+        ├── SourceUnavailable   node down, file unreadable, timeouts after retries
+        ├── InvalidHeader       a header whose bytes or hash are wrong
+        ├── ChainGap            a block missing from the source
+        └── ReorgDetected       parent hashes stopped linking: the chain changed
+
+Each class carries ``rpc_code``: the JSON-RPC error code it becomes at the RPC boundary
+(geth answers method errors with -32000, bad parameters with -32602).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChainGap",
+    "CompressionError",
+    "DecodeError",
+    "HeaderSourceError",
+    "InvalidHeader",
+    "InvalidInput",
+    "InvalidProof",
+    "LightClientError",
+    "ReorgDetected",
+    "SectionError",
+    "SourceUnavailable",
+]
+
+
+class LightClientError(Exception):
+    """Root of every error lightclient raises on purpose."""
+
+    rpc_code: int = -32000
+
+
+class InvalidInput(LightClientError, ValueError):
+    """An argument, option or parameter is not acceptable."""
+
+    rpc_code = -32602
+
+
+class DecodeError(LightClientError, ValueError):
+    """Bytes (RLP, hex, a JSON shape) that do not decode as expected."""
+
+
+class CompressionError(DecodeError):
+    """geth's bitutil decoding failed; the message is geth's own error string."""
+
+
+class InvalidProof(LightClientError):
+    """A Merkle proof is malformed, incomplete, carries useless nodes or proves a wrong value."""
+
+
+class SectionError(LightClientError):
+    """Section bookkeeping cannot continue (missing trie state, bad section size, ...)."""
+
+
+class HeaderSourceError(LightClientError):
+    """A header source failed, or what it returned cannot be trusted."""
+
+    def __init__(self, message: str, *, block: int | None = None) -> None:
+        super().__init__(message)
+        self.block = block
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.block is not None and f"block {self.block}" not in text:
+            return f"{text} (block {self.block})"
+        return text
+
+
+class SourceUnavailable(HeaderSourceError):
+    """The node is unreachable, a file cannot be read, or retries ran out."""
+
+
+class InvalidHeader(HeaderSourceError):
+    """A header's RLP is malformed or its recomputed hash differs from the claimed one."""
+
+
+class ChainGap(HeaderSourceError):
+    """The source does not have a block that should be there."""
+
+
+class ReorgDetected(HeaderSourceError):
+    """A header's parent hash does not match the previous header: the chain was reorganised."""

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import pytest
 
 from lightclient.core.rlpcodec import (
+    decode_node,
     encode_bytes,
     encode_int,
     encode_list,
@@ -75,3 +76,21 @@ def test_split_list_is_as_strict_as_rlp(data: bytes) -> None:
 def test_non_canonical_refused(data: bytes, why: str) -> None:
     with pytest.raises(DecodeError):
         split_list(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(node=nodes)
+def test_decode_node_round_trip(node: Any) -> None:
+    assert decode_node(rlp.encode(node)) == node
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=100))
+def test_decode_node_is_as_strict_as_rlp(data: bytes) -> None:
+    try:
+        expected = rlp.decode(data, strict=True)
+    except rlp.exceptions.DecodingError:
+        with pytest.raises(DecodeError):
+            decode_node(data)
+    else:
+        assert decode_node(data) == expected

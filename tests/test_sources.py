@@ -6,8 +6,10 @@ import gzip
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lightclient.core.header import decode_header
+from lightclient.core.header import _FAST_LAYOUT, _decode_fast, _decode_strict, decode_header
 from lightclient.core.keccak import keccak
 from lightclient.core.rlpcodec import encode_bytes, encode_list, split_list
 from lightclient.errors import ChainGap, InvalidHeader, ReorgDetected, SourceUnavailable
@@ -156,3 +158,34 @@ async def test_embedded_chain_source() -> None:
     assert any(h.bloom != b"\x00" * 256 for h in headers)  # the log-emitter's logs
     with pytest.raises(ChainGap):
         await source.headers(head + 1, 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(min_size=1, max_size=16),
+    seed=st.integers(0, 1000),
+    fork=st.sampled_from(sorted(FORK_FIELD_COUNTS)),
+)
+def test_fast_and_strict_header_paths_agree(data: bytes, seed: int, fork: str) -> None:
+    """decode_header's regex path accepts exactly what the strict splitter accepts."""
+    raw = bytearray(SyntheticChain(1, seed=seed, fork=fork).headers()[0].rlp)
+    for i in range(0, len(data) - 1, 2):  # overwrite a few bytes, mostly near the end
+        raw[len(raw) - 1 - (data[i] % 120)] = data[i + 1]
+    candidate = bytes(raw)
+    fast = _decode_fast(candidate)
+    try:
+        strict: tuple[int, bytes, int, bytes] | None = _decode_strict(candidate)
+    except InvalidHeader:
+        strict = None
+    if fast is not None:
+        assert fast == strict
+    elif strict is not None:
+        # A valid but unusual layout (e.g. an integer field of 1 byte at 0x81 0x80..):
+        # it must really be outside the fast layouts, i.e. the regex refused it.
+        assert _FAST_LAYOUT.fullmatch(candidate, 3) is None
+
+
+def test_fast_path_covers_every_fork() -> None:
+    for fork in FORK_FIELD_COUNTS:
+        raw = SyntheticChain(1, fork=fork).headers()[0].rlp
+        assert _decode_fast(raw) == _decode_strict(raw)

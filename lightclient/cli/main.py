@@ -11,13 +11,14 @@ from typing import TextIO
 
 from lightclient import __version__
 from lightclient.core.checkpoint import TrustedCheckpoint
-from lightclient.core.networks import NETWORKS, network
 from lightclient.core.sections import DEFAULT_CONFIRMATIONS, DEFAULT_SECTION_SIZE
 from lightclient.errors import LightClientError
 from lightclient.sync.indexer import Progress, index_sections
 
 __all__ = ["main"]
 
+# The networks of lightclient.core.networks, named here so that --help needs no import.
+NETWORK_NAMES = ("goerli", "mainnet", "rinkeby", "sepolia")
 EMBEDDED_SECTION_SIZE = 128
 EMBEDDED_CONFIRMATIONS = 1
 EMBEDDED_SECTIONS = 4
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a network's hard-coded checkpoint",
         description="Print the checkpoint go-ethereum v1.11.6 hard-coded for a network.",
     )
-    checkpoint.add_argument("--network", required=True, choices=sorted(NETWORKS))
+    checkpoint.add_argument("--network", required=True, choices=NETWORK_NAMES)
     checkpoint.add_argument("--json", action="store_true", help="print JSON")
     checkpoint.set_defaults(handler=_cmd_checkpoint)
     return parser
@@ -214,6 +215,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkpoint(args: argparse.Namespace) -> int:
+    from lightclient.core.networks import network
+
     _print_checkpoint(network(args.network).checkpoint, args.json, sys.stdout)
     return 0
 

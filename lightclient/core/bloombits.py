@@ -39,13 +39,16 @@ def rotate_blooms(blooms: Sequence[bytes]) -> npt.NDArray[np.uint8]:
     joined = b"".join(blooms)
     if len(joined) != n * BLOOM_BYTES:
         raise InvalidInput("every bloom must be 256 bytes")
-    matrix = np.frombuffer(joined, dtype=np.uint8).reshape(n, BLOOM_BYTES)
+    # by_position[q, g]: the bloom of block 8g + q.
+    by_position = np.ascontiguousarray(
+        np.frombuffer(joined, dtype=np.uint8).reshape(n // 8, 8, BLOOM_BYTES).transpose(1, 0, 2)
+    )
     # packed[g, j]: byte g of the vector for MSB-first bloom bit j (= bloom bit 2047 - j).
-    # Block p = 8g + q lands in bit 7 - q of that byte; doing one q at a time keeps the
-    # arrays at n/8 x 2048 bytes (a full unpack + transpose is 5x slower here).
+    # Block 8g + q lands in bit 7 - q of that byte; doing one q at a time keeps the arrays
+    # at n/8 x 2048 bytes (a full unpack + transpose is 5x slower here).
     packed = np.zeros((n // 8, BLOOM_BITS), dtype=np.uint8)
     for q in range(8):
-        bits = np.unpackbits(matrix[q::8], axis=1)
+        bits = np.unpackbits(by_position[q], axis=1)
         bits <<= 7 - q
         packed |= bits
     return np.ascontiguousarray(packed.T[::-1])

@@ -8,8 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
-
 from lightclient.core.keccak import keccak
 from lightclient.core.rlpcodec import encode_bytes, encode_int, encode_list
 from lightclient.errors import InvalidInput
@@ -211,4 +209,7 @@ def _checksum(value: str, what: str) -> str:
         bytes.fromhex(text)
     except ValueError:
         raise InvalidInput(f"invalid {what}: {value!r}") from None
+    # Imported here: eth_utils pulls in pydantic (~0.17 s), too much for every CLI start.
+    from eth_utils import to_checksum_address
+
     return str(to_checksum_address("0x" + text))

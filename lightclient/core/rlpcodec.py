@@ -15,11 +15,14 @@ from typing import Union
 from lightclient.errors import DecodeError
 
 __all__ = [
+    "decode_node",
     "encode_bytes",
     "encode_int",
     "encode_list",
     "encode_node",
     "int_to_min_bytes",
+    "item_end",
+    "raw_items",
     "split_list",
 ]
 
@@ -178,3 +181,26 @@ def raw_items(data: bytes, pos: int = 0, end: int | None = None) -> list[bytes]:
         out.append(data[p:e])
         p = e
     return out
+
+
+def _decode_item(data: bytes, pos: int, end: int) -> tuple[Node, int]:
+    start, stop, is_list = _item_bounds(data, pos, end)
+    if not is_list:
+        return data[start:stop], stop
+    items: list[Node] = []
+    p = start
+    while p < stop:
+        item, p = _decode_item(data, p, stop)
+        items.append(item)
+    return items, stop
+
+
+def decode_node(data: bytes) -> Node:
+    """Decode one RLP item (a trie node: nested lists of byte strings), strictly.
+
+    The whole of ``data`` must be that one item.
+    """
+    item, stop = _decode_item(data, 0, len(data))
+    if stop != len(data):
+        raise DecodeError("RLP: trailing bytes after the item")
+    return item

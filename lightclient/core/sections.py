@@ -61,10 +61,15 @@ def cht_key(number: int) -> bytes:
 
 def cht_value(block_hash: bytes, td: int) -> bytes:
     """RLP([hash, td]), built by hand on the hot path (see rlpcodec)."""
-    payload = b"\xa0" + block_hash + encode_int(td)
-    return bytes((0xC0 + len(payload),)) + payload if len(payload) < 56 else (
-        bytes((0xF8, len(payload))) + payload
-    )
+    if 0 < td < 0x80:
+        payload = b"\xa0" + block_hash + bytes((td,))
+    else:
+        td_bytes = td.to_bytes((td.bit_length() + 7) // 8, "big")
+        payload = b"\xa0" + block_hash + bytes((0x80 + len(td_bytes),)) + td_bytes
+        if len(td_bytes) > 55:
+            payload = b"\xa0" + block_hash + encode_int(td)
+    size = len(payload)
+    return bytes((0xC0 + size,)) + payload if size < 56 else bytes((0xF8, size)) + payload
 
 
 def bloom_trie_key(bit: int, section: int) -> bytes:
@@ -115,11 +120,13 @@ class SectionIndexer:
             )
         td = state.td
         cht_items: list[tuple[bytes, bytes]] = []
+        append = cht_items.append
         for offset, header in enumerate(headers):
-            if header.number != first + offset:
-                raise SectionError(f"section {section} is missing block {first + offset}")
+            number = first + offset
+            if header.number != number:
+                raise SectionError(f"section {section} is missing block {number}")
             td += header.difficulty
-            cht_items.append((cht_key(header.number), cht_value(header.hash, td)))
+            append((number.to_bytes(8, "big"), cht_value(header.hash, td)))
         cht_root = insert_sorted(self.db, state.cht_root, cht_items)
 
         vectors = rotate_blooms([h.bloom for h in headers])

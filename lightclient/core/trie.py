@@ -16,11 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
-import rlp
-
 from lightclient.core.keccak import keccak
-from lightclient.core.rlpcodec import encode_node
-from lightclient.errors import InvalidInput, InvalidProof, SectionError
+from lightclient.core.rlpcodec import decode_node, encode_bytes, encode_node
+from lightclient.errors import DecodeError, InvalidInput, InvalidProof, SectionError
 
 __all__ = [
     "BLANK_ROOT",
@@ -109,8 +107,21 @@ class _Batch:
                 raise SectionError(
                     f"trie node 0x{ref.hex()} is missing from the node store"
                 ) from None
-            return rlp.decode(enc)
+            return decode_node(enc)
         return ref
+
+    def leaf_ref(self, path: bytes, value: bytes) -> _Node:
+        """``ref`` of a leaf node, encoded directly: leaves are most of a CHT's nodes."""
+        hp = _hex_prefix(path, True)
+        enc_path = hp if len(hp) == 1 and hp[0] < 0x80 else encode_bytes(hp)
+        payload = enc_path + encode_bytes(value)
+        size = len(payload)
+        enc = bytes((0xC0 + size,)) + payload if size < 56 else encode_node([hp, value])
+        if len(enc) < 32:
+            return [hp, value]
+        digest = keccak(enc)
+        self.db[digest] = enc
+        return digest
 
     def build(self, keys: Sequence[bytes], values: Sequence[bytes], lo: int, hi: int, d: int) -> _Node:
         """A fresh subtree over ``keys[lo:hi]`` (sorted, unique, none a prefix of another)."""
@@ -129,7 +140,10 @@ class _Batch:
             j = i + 1
             while j < hi and keys[j][d] == nibble:
                 j += 1
-            branch[nibble] = self.ref(self.build(keys, values, i, j, d + 1))
+            if j - i == 1:
+                branch[nibble] = self.leaf_ref(keys[i][d + 1 :], values[i])
+            else:
+                branch[nibble] = self.ref(self.build(keys, values, i, j, d + 1))
             i = j
         return branch
 
@@ -261,7 +275,7 @@ def prove(db: Mapping[bytes, bytes], root: bytes, key: bytes) -> list[bytes]:
             except KeyError:
                 raise SectionError(f"trie node 0x{ref.hex()} is missing from the node store") from None
             proof.append(enc)
-            node = rlp.decode(enc)
+            node = decode_node(enc)
         else:
             node = ref
         if len(node) == 17:
@@ -310,8 +324,8 @@ def _walk(root: bytes, nibbles: bytes, nodes: Mapping[bytes, bytes], used: set[b
                 )
             used.add(ref)
             try:
-                node = rlp.decode(enc)
-            except rlp.exceptions.DecodingError as exc:
+                node = decode_node(enc)
+            except DecodeError as exc:
                 raise InvalidProof(f"merkle proof verification failed: bad proof node: {exc}") from None
         else:
             node = ref

@@ -29,6 +29,7 @@ class RlpFileHeaderSource:
         self.path = Path(path)
         self._data = self._open()
         self._starts = array("Q")
+        self._ends = array("Q")
         self._scan()
         if not self._starts:
             raise SourceUnavailable(f"{self.path}: the file holds no headers")
@@ -51,38 +52,34 @@ class RlpFileHeaderSource:
             raise SourceUnavailable(f"cannot read {self.path}: {exc}") from None
 
     def _scan(self) -> None:
+        """Find each item's header bytes: the item itself, or a block's first element."""
         data, size, pos = self._data, len(self._data), 0
-        starts = self._starts
+        starts, ends = self._starts, self._ends
         while pos < size:
-            if data[pos] < 0xC0:
+            lead = data[pos]
+            if lead < 0xC0:
                 raise InvalidHeader(
                     f"{self.path}: item {len(starts)} at byte {pos} is not an RLP list "
                     "(not a header or block file?)"
                 )
             try:
                 end = item_end(data, pos)
+                inner = pos + (1 if lead < 0xF8 else 1 + lead - 0xF7)
+                if inner < end and data[inner] >= 0xC0:  # a block: [header, txs, ...]
+                    starts.append(inner)
+                    ends.append(item_end(data, inner))
+                else:
+                    starts.append(pos)
+                    ends.append(end)
             except DecodeError as exc:
                 raise InvalidHeader(
                     f"{self.path}: truncated or malformed RLP in item {len(starts)} at byte "
                     f"{pos} (after {len(starts)} complete items): {exc}"
                 ) from None
-            starts.append(pos)
             pos = end
 
     def _header_rlp(self, index: int) -> bytes:
-        start = self._starts[index]
-        end = self._starts[index + 1] if index + 1 < len(self._starts) else len(self._data)
-        item = bytes(self._data[start:end])
-        # The first element of a header is the parent hash (a string); of a block, the
-        # header (a list). Find the payload start of the outer list.
-        lead = item[0]
-        payload = 1 if lead < 0xF8 else 1 + (lead - 0xF7)
-        if payload < len(item) and item[payload] >= 0xC0:
-            try:
-                return item[payload : item_end(item, payload)]
-            except DecodeError as exc:
-                raise InvalidHeader(f"{self.path}: malformed block RLP: {exc}") from None
-        return item
+        return bytes(self._data[self._starts[index] : self._ends[index]])
 
     def _number_of(self, index: int) -> int:
         return decode_header(self._header_rlp(index)).number
@@ -99,8 +96,11 @@ class RlpFileHeaderSource:
         if start + count > first + total:
             missing = max(start, first + total)
             raise ChainGap(f"{self.path} ends at block {first + total - 1}", block=missing)
+        data, starts, ends = self._data, self._starts, self._ends
+        lo = start - first
         return [
-            RawHeader(n, None, self._header_rlp(n - first)) for n in range(start, start + count)
+            RawHeader(start + i, None, bytes(data[starts[lo + i] : ends[lo + i]]))
+            for i in range(count)
         ]
 
     async def close(self) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import rlp
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 import lightclient
 from lightclient.core.bloombits import rotate_blooms
@@ -57,8 +57,10 @@ def main() -> None:
 
     chain = SyntheticChain(size, seed=1)
     raw = chain.headers()
-    print(f"lightclient {lightclient.__version__}, Python {platform.python_version()}, "
-          f"{platform.machine()}, {os.cpu_count()} cores, keccak backend {BACKEND}")
+    print(
+        f"lightclient {lightclient.__version__}, Python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} cores, keccak backend {BACKEND}"
+    )
     print(f"section of {size} synthetic London headers, best of {args.repeat}\n")
 
     checkpoints = []
@@ -83,8 +85,9 @@ def main() -> None:
         for bit, value in enumerate(compressed):
             if value:
                 bloom[bit.to_bytes(2, "big") + (0).to_bytes(8, "big")] = value
-        checkpoints.append(checkpoints[0].__class__(0, headers[-1].hash, cht.root_hash,
-                                                    bloom.root_hash))
+        checkpoints.append(
+            checkpoints[0].__class__(0, headers[-1].hash, cht.root_hash, bloom.root_hash)
+        )
 
     t_naive = _best(naive, 1)
     assert all(cp == checkpoints[0] for cp in checkpoints), "roots differ between builders"
@@ -96,8 +99,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "section.rlp"
         path.write_bytes(chain.rlp_file_bytes())
-        cmd = [sys.executable, "-m", "lightclient.cli.main", "index", "--file", str(path),
-               "--section-size", str(size), "--confirmations", "0", "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "lightclient.cli.main",
+            "index",
+            "--file",
+            str(path),
+            "--section-size",
+            str(size),
+            "--confirmations",
+            "0",
+            "--json",
+        ]
         walls = []
         for _ in range(args.repeat):
             start = time.perf_counter()
@@ -111,15 +125,20 @@ def main() -> None:
         ("naive baseline: HexaryTrie inserts (CHT + BloomTrie)", t_naive, 1.0),
         ("fast: raw RLP -> verified headers -> both roots", t_fast, t_fast / t_naive),
         ("  of which header decode + verify", t_verify, t_verify / t_naive),
-        ("whole process: `lightclient index --file` (fresh interpreter)", min(walls),
-         min(walls) / t_naive),
+        (
+            "whole process: `lightclient index --file` (fresh interpreter)",
+            min(walls),
+            min(walls) / t_naive,
+        ),
         ("  of which interpreter start + imports", t_import, t_import / t_naive),
     ]
     width = max(len(r[0]) for r in rows)
     for name, seconds, ratio in rows:
         print(f"{name:<{width}}  {seconds:7.3f} s  {ratio:6.3f}x baseline")
-    print(f"\nbloom rotation, 1024 blocks: numpy {t_rot_fast * 1000:.2f} ms, "
-          f"bit by bit {t_rot_naive * 1000:.0f} ms ({t_rot_naive / t_rot_fast:.0f}x)")
+    print(
+        f"\nbloom rotation, 1024 blocks: numpy {t_rot_fast * 1000:.2f} ms, "
+        f"bit by bit {t_rot_naive * 1000:.0f} ms ({t_rot_naive / t_rot_fast:.0f}x)"
+    )
     print(f"speed-up of the section build over the naive baseline: {t_naive / t_fast:.1f}x")
     print(f"(spread of whole-process runs: {statistics.pstdev(walls):.3f} s)")
 

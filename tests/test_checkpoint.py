@@ -53,9 +53,10 @@ def test_oracle_test_fixture_hashes(checkpoint_vectors: Any) -> None:
 def test_index_formatting() -> None:
     cp = TrustedCheckpoint(0, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)
     assert cp.latest_rpc_form()[0] == "0x0"
-    assert TrustedCheckpoint(506, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32).latest_rpc_form()[
-        0
-    ] == "0x1fa"
+    assert (
+        TrustedCheckpoint(506, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32).latest_rpc_form()[0]
+        == "0x1fa"
+    )
 
 
 def test_emptiness_and_hash_equal() -> None:
@@ -81,8 +82,12 @@ def test_bad_checkpoint_input() -> None:
         TrustedCheckpoint(1, b"\x01" * 31, b"\x02" * 32, b"\x03" * 32)
     with pytest.raises(InvalidInput, match="sectionHead"):
         TrustedCheckpoint.from_json(
-            {"sectionIndex": 1, "sectionHead": "0x12", "chtRoot": "0x" + "00" * 32,
-             "bloomRoot": "0x" + "00" * 32}
+            {
+                "sectionIndex": 1,
+                "sectionHead": "0x12",
+                "chtRoot": "0x" + "00" * 32,
+                "bloomRoot": "0x" + "00" * 32,
+            }
         )
     with pytest.raises(InvalidInput):
         TrustedCheckpoint.from_json({"sectionIndex": 1})

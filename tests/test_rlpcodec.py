@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import rlp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from lightclient.core.rlpcodec import (
     decode_node,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
 import rlp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from trie import HexaryTrie
-
-import pytest
+from trie.hexary import HexaryTrie
 
 from lightclient.core.keccak import keccak
 from lightclient.core.trie import BLANK_ROOT, insert_sorted, prove, verify_proof
@@ -15,7 +16,9 @@ from lightclient.errors import InvalidInput, InvalidProof
 
 key_sets = st.integers(min_value=1, max_value=10).flatmap(
     lambda n: st.dictionaries(
-        st.binary(min_size=n, max_size=n), st.binary(min_size=1, max_size=80), min_size=1,
+        st.binary(min_size=n, max_size=n),
+        st.binary(min_size=1, max_size=80),
+        min_size=1,
         max_size=300,
     )
 )
@@ -37,7 +40,7 @@ def test_batches_give_py_trie_root(items: dict[bytes, bytes], cuts: list[int]) -
     bounds = sorted({0, len(pairs), *[c % (len(pairs) + 1) for c in cuts]})
     db: dict[bytes, bytes] = {}
     root = BLANK_ROOT
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         root = insert_sorted(db, root, sorted(pairs[lo:hi]))
     assert root == expected
 
@@ -52,7 +55,7 @@ def test_proofs_match_geth_rules(items: dict[bytes, bytes], probe: bytes) -> Non
         proof = prove(db, root, key)
         assert verify_proof(root, key, proof) == value
         # geth's proofs hold the root and the hash-referenced nodes; py-trie adds inline ones.
-        nodes = [rlp.encode(x) for x in ref.get_proof(key)]
+        nodes = [rlp.encode(x) for x in ref.get_proof(key)]  # type: ignore[no-untyped-call]
         assert proof == [n for i, n in enumerate(nodes) if i == 0 or len(n) >= 32]
     width = len(next(iter(items)))
     probe = probe[:width].ljust(width, b"\x00")
@@ -61,7 +64,9 @@ def test_proofs_match_geth_rules(items: dict[bytes, bytes], probe: bytes) -> Non
 
 def _cht_trie(count: int) -> tuple[dict[bytes, bytes], bytes]:
     db: dict[bytes, bytes] = {}
-    items = [(n.to_bytes(8, "big"), rlp.encode([keccak(bytes([n % 256])), n])) for n in range(count)]
+    items = [
+        (n.to_bytes(8, "big"), rlp.encode([keccak(bytes([n % 256])), n])) for n in range(count)
+    ]
     return db, insert_sorted(db, BLANK_ROOT, items)
 
 

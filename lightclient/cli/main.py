@@ -78,10 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"blocks after a section before it counts (default {DEFAULT_CONFIRMATIONS}; "
         f"{EMBEDDED_CONFIRMATIONS} on the embedded chain)",
     )
-    index.add_argument("--from-section", type=_non_negative, default=0, metavar="A",
-                       help="first section to print (earlier ones are still computed)")
-    index.add_argument("--to-section", type=_non_negative, metavar="B",
-                       help="last section to compute and print")
+    index.add_argument(
+        "--from-section",
+        type=_non_negative,
+        default=0,
+        metavar="A",
+        help="first section to print (earlier ones are still computed)",
+    )
+    index.add_argument(
+        "--to-section", type=_non_negative, metavar="B", help="last section to compute and print"
+    )
     index.add_argument("--json", action="store_true", help="one JSON object per line")
     index.add_argument(
         "--mine-sections",

@@ -54,7 +54,7 @@ class TrustedCheckpoint:
                 raise InvalidInput(f"{name} must be 32 bytes")
 
     def hash(self) -> bytes:
-        """keccak(BE8(index) ‖ head ‖ chtRoot ‖ bloomRoot): what the oracle stores and admins sign."""
+        """keccak(BE8(index) ‖ head ‖ cht ‖ bloom): what the oracle stores and admins sign."""
         return keccak(
             self.section_index.to_bytes(8, "big")
             + self.section_head
@@ -177,7 +177,7 @@ def _parse_index(value: object) -> int:
 
 @dataclass(frozen=True, slots=True)
 class OracleConfig:
-    """Where the checkpoint oracle lives and whose signatures count (params.CheckpointOracleConfig)."""
+    """Where the oracle lives and whose signatures count (geth's CheckpointOracleConfig)."""
 
     address: str
     signers: tuple[str, ...]
@@ -210,6 +210,6 @@ def _checksum(value: str, what: str) -> str:
     except ValueError:
         raise InvalidInput(f"invalid {what}: {value!r}") from None
     # Imported here: eth_utils pulls in pydantic (~0.17 s), too much for every CLI start.
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
 
     return str(to_checksum_address("0x" + text))

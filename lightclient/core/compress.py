@@ -35,13 +35,13 @@ def _encode_array(d: npt.NDArray[np.uint8]) -> bytes:
     if n == 0:
         return b""
     if n == 1:
-        return b"" if d[0] == 0 else d.tobytes()
+        return b"" if d[0] == 0 else bytes(d.tobytes())
     mask = d != 0
     nonzero = d[mask]
     if nonzero.shape[0] == 0:
         return b""
     bitset = np.packbits(mask)  # MSB-first, zero-padded to whole bytes
-    return _encode_array(bitset) + nonzero.tobytes()
+    return _encode_array(bitset) + bytes(nonzero.tobytes())
 
 
 def bitset_encode(data: bytes) -> bytes:

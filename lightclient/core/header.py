@@ -86,16 +86,27 @@ _FAST_LAYOUT = re.compile(
     + rb"\x94[\x00-\xff]{20}"  # miner
     + _HASH * 3  # stateRoot, transactionsRoot, receiptsRoot
     + rb"\xb9\x01\x00([\x00-\xff]{256})"  # logsBloom
-    + rb"(" + _INT + rb")"  # difficulty
-    + rb"(" + _int_item(8) + rb")"  # number
+    + rb"("
+    + _INT
+    + rb")"  # difficulty
+    + rb"("
+    + _int_item(8)
+    + rb")"  # number
     + _INT * 3  # gasLimit, gasUsed, timestamp
     + _bytes_item(55)  # extraData
     + _HASH  # mixHash
     + rb"\x88[\x00-\xff]{8}"  # nonce
-    + rb"(?:" + _INT  # baseFeePerGas
-    + rb"(?:" + _HASH  # withdrawalsRoot
-    + rb"(?:" + _INT + _INT + _HASH  # blobGasUsed, excessBlobGas, parentBeaconBlockRoot
-    + rb"(?:" + _HASH + rb")?)?)?)?"  # requestsHash
+    + rb"(?:"
+    + _INT  # baseFeePerGas
+    + rb"(?:"
+    + _HASH  # withdrawalsRoot
+    + rb"(?:"
+    + _INT
+    + _INT
+    + _HASH  # blobGasUsed, excessBlobGas, parentBeaconBlockRoot
+    + rb"(?:"
+    + _HASH
+    + rb")?)?)?)?"  # requestsHash
 )
 
 

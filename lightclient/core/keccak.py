@@ -19,7 +19,8 @@ try:
 
     def keccak(data: bytes) -> bytes:
         """Keccak-256 of ``data`` (Ethereum's hash, not SHA3-256)."""
-        return _sha3.keccak_256(data).digest()  # type: ignore[no-any-return]
+        digest: bytes = _sha3.keccak_256(data).digest()
+        return digest
 
     BACKEND = "pysha3"
 except ImportError:  # pragma: no cover - safe-pysha3 is a dependency
@@ -27,6 +28,7 @@ except ImportError:  # pragma: no cover - safe-pysha3 is a dependency
 
     def keccak(data: bytes) -> bytes:
         """Keccak-256 of ``data`` (Ethereum's hash, not SHA3-256)."""
-        return _cryptodome.new(digest_bits=256, data=data).digest()  # type: ignore[no-any-return]
+        digest: bytes = _cryptodome.new(digest_bits=256, data=data).digest()
+        return digest
 
     BACKEND = "pycryptodome"

@@ -9,6 +9,7 @@ test suite checks every function against ``rlp`` on random input (hypothesis).
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Sequence
 from typing import Union
 
@@ -26,8 +27,10 @@ __all__ = [
     "split_list",
 ]
 
+# What the splitters read: bytes, or a memory-mapped file.
+Buffer = Union[bytes, mmap.mmap]  # noqa: UP007
 # A trie node is a list whose items are byte strings or (inline) nodes.
-Node = Union[bytes, Sequence["Node"]]
+Node = Union[bytes, Sequence["Node"]]  # noqa: UP007 (a recursive alias needs Union here)
 
 
 def _length_prefix(length: int, offset: int) -> bytes:
@@ -92,7 +95,7 @@ def encode_node(node: Node) -> bytes:
     return _length_prefix(n, 0xC0) + payload
 
 
-def _item_bounds(data: bytes, pos: int, end: int) -> tuple[int, int, bool]:
+def _item_bounds(data: Buffer, pos: int, end: int) -> tuple[int, int, bool]:
     """Return (payload start, payload end, is_list) of the item at ``pos``; strict (canonical)."""
     if pos >= end:
         raise DecodeError("RLP: unexpected end of data")
@@ -137,7 +140,7 @@ def _item_bounds(data: bytes, pos: int, end: int) -> tuple[int, int, bool]:
     return start, stop, is_list
 
 
-def item_end(data: bytes, pos: int = 0) -> int:
+def item_end(data: Buffer, pos: int = 0) -> int:
     """Offset just past the RLP item that starts at ``pos``."""
     return _item_bounds(data, pos, len(data))[1]
 

@@ -123,7 +123,9 @@ class _Batch:
         self.db[digest] = enc
         return digest
 
-    def build(self, keys: Sequence[bytes], values: Sequence[bytes], lo: int, hi: int, d: int) -> _Node:
+    def build(
+        self, keys: Sequence[bytes], values: Sequence[bytes], lo: int, hi: int, d: int
+    ) -> _Node:
         """A fresh subtree over ``keys[lo:hi]`` (sorted, unique, none a prefix of another)."""
         if hi - lo == 1:
             return [_hex_prefix(keys[lo][d:], True), values[lo]]
@@ -166,9 +168,7 @@ class _Batch:
                 ks.insert(pos, existing)
                 vs.insert(pos, node[1])
             return self.build(ks, vs, 0, len(ks), d)
-        common = min(
-            _common_prefix(path, keys[lo][d:]), _common_prefix(path, keys[hi - 1][d:])
-        )
+        common = min(_common_prefix(path, keys[lo][d:]), _common_prefix(path, keys[hi - 1][d:]))
         if common == len(path):
             child = self.insert(self.load(node[1]), lo, hi, d + common)
             return [node[0], self.ref(child)]
@@ -265,6 +265,7 @@ def prove(db: Mapping[bytes, bytes], root: bytes, key: bytes) -> list[bytes]:
     nibbles = key_nibbles(key)
     proof: list[bytes] = []
     ref: _Node = root
+    node: _Node
     pos = 0
     while True:
         if isinstance(ref, bytes):
@@ -273,7 +274,9 @@ def prove(db: Mapping[bytes, bytes], root: bytes, key: bytes) -> list[bytes]:
             try:
                 enc = db[ref]
             except KeyError:
-                raise SectionError(f"trie node 0x{ref.hex()} is missing from the node store") from None
+                raise SectionError(
+                    f"trie node 0x{ref.hex()} is missing from the node store"
+                ) from None
             proof.append(enc)
             node = decode_node(enc)
         else:
@@ -308,7 +311,9 @@ def verify_proof(root: bytes, key: bytes, proof: Iterable[bytes]) -> bytes | Non
     return value
 
 
-def _walk(root: bytes, nibbles: bytes, nodes: Mapping[bytes, bytes], used: set[bytes]) -> bytes | None:
+def _walk(
+    root: bytes, nibbles: bytes, nodes: Mapping[bytes, bytes], used: set[bytes]
+) -> bytes | None:
     ref: _Node = root
     pos = 0
     for _ in range(2 * len(nibbles) + 2):
@@ -326,7 +331,9 @@ def _walk(root: bytes, nibbles: bytes, nodes: Mapping[bytes, bytes], used: set[b
             try:
                 node = decode_node(enc)
             except DecodeError as exc:
-                raise InvalidProof(f"merkle proof verification failed: bad proof node: {exc}") from None
+                raise InvalidProof(
+                    f"merkle proof verification failed: bad proof node: {exc}"
+                ) from None
         else:
             node = ref
         if not isinstance(node, list):

@@ -47,9 +47,7 @@ class HeaderSource(Protocol):
         ...
 
 
-def checked_headers(
-    raw: list[RawHeader], start: int, parent_hash: bytes | None
-) -> list[Header]:
+def checked_headers(raw: list[RawHeader], start: int, parent_hash: bytes | None) -> list[Header]:
     """Verify a batch from a source and decode it.
 
     ``parent_hash`` is the hash of block ``start - 1`` when known (None at genesis or when

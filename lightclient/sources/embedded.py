@@ -31,7 +31,7 @@ class EmbeddedChain:
     """An in-process py-evm chain with funded accounts and a log-emitting contract."""
 
     def __init__(self, *, seed: int = 0) -> None:
-        from eth.vm.forks import LondonVM
+        from eth.vm.forks.london import LondonVM
         from eth_tester import EthereumTester, PyEVMBackend
 
         params = PyEVMBackend.generate_genesis_params({"difficulty": _GENESIS_DIFFICULTY})

@@ -14,8 +14,8 @@ import os
 from array import array
 from pathlib import Path
 
-from lightclient.core.rlpcodec import item_end
 from lightclient.core.header import decode_header
+from lightclient.core.rlpcodec import item_end
 from lightclient.errors import ChainGap, DecodeError, InvalidHeader, SourceUnavailable
 from lightclient.sources.base import RawHeader
 

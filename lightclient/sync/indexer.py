@@ -114,9 +114,7 @@ async def index_sections(
     if from_section < 0:
         raise InvalidInput(f"--from-section must not be negative, got {from_section}")
     if to_section is not None and to_section < from_section:
-        raise InvalidInput(
-            f"--to-section ({to_section}) is before --from-section ({from_section})"
-        )
+        raise InvalidInput(f"--to-section ({to_section}) is before --from-section ({from_section})")
     indexer = SectionIndexer(section_size, db, state)
     plan = plan_sections(
         await source.head(),

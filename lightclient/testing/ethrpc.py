@@ -27,7 +27,11 @@ __all__ = ["serve_embedded_chain"]
 def _answer(chain: EmbeddedChain, request: Any) -> dict[str, Any]:
     rid = request.get("id") if isinstance(request, dict) else None
     if not isinstance(request, dict) or not isinstance(request.get("method"), str):
-        return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32600, "message": "invalid request"}}
+        return {
+            "jsonrpc": "2.0",
+            "id": rid,
+            "error": {"code": -32600, "message": "invalid request"},
+        }
     method, params = request["method"], request.get("params") or []
     if method == "eth_blockNumber":
         return {"jsonrpc": "2.0", "id": rid, "result": hex(chain.head())}
@@ -47,7 +51,10 @@ def _answer(chain: EmbeddedChain, request: Any) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0",
         "id": rid,
-        "error": {"code": -32601, "message": f"the method {method} does not exist/is not available"},
+        "error": {
+            "code": -32601,
+            "message": f"the method {method} does not exist/is not available",
+        },
     }
 
 

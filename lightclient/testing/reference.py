@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import rlp
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header
@@ -73,7 +73,7 @@ class NaiveIndexer:
             if value:
                 self.bloom[key] = value
             else:
-                del self.bloom[key]
+                del self.bloom[key]  # type: ignore[no-untyped-call]
         self.sections += 1
         return TrustedCheckpoint(
             section, headers[-1].hash, self.cht.root_hash, self.bloom.root_hash

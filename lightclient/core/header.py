@@ -44,6 +44,8 @@ HEADER_FIELDS: tuple[tuple[str, str], ...] = (
 )
 _MIN_FIELDS = 15
 _FIXED_SIZES = {"hash": 32, "address": 20, "bloom": 256, "nonce": 8}
+# Field counts of real fork layouts: frontier, London, Shanghai, Cancun, Prague.
+_KNOWN_SHAPES = frozenset({15, 16, 17, 20, 21})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,9 @@ def _decode_strict(raw: bytes) -> tuple[int, bytes, int, bytes]:
         raise InvalidHeader(f"a header has 15 to 21 fields, this one has {count}")
     number_field = fields[8]
     number = int.from_bytes(number_field, "big") if len(number_field) <= 8 else None
-    for field, (name, kind) in zip(fields, HEADER_FIELDS, strict=False):
+    # Past the 15 frontier fields, only the known fork shapes say which field is which.
+    known = fields if count in _KNOWN_SHAPES else fields[:_MIN_FIELDS]
+    for field, (name, kind) in zip(known, HEADER_FIELDS, strict=False):
         if kind == "int":
             if field[:1] == b"\x00":
                 raise InvalidHeader(f"header field {name} has a leading zero byte", block=number)
@@ -200,8 +204,11 @@ def _json_field(value: Any, name: str, kind: str) -> bytes:
 def header_rlp_from_json(block: Mapping[str, Any]) -> bytes:
     """Rebuild a header's RLP from an ``eth_getBlockByNumber`` JSON object.
 
-    The fields present decide the fork shape; optional fields must be contiguous (a Cancun
-    field without the Shanghai one is refused, as no real header has that shape).
+    The first 15 fields are required; the later (fork) fields are encoded in order when
+    present. They are usually contiguous, but not always: anvil's London genesis carries
+    ``blobGasUsed`` and ``excessBlobGas`` without ``withdrawalsRoot`` (18 fields), and its
+    hash commits to exactly that list. The caller compares the result's hash with the
+    node's.
     """
     items: list[bytes] = []
     for index, (name, kind) in enumerate(HEADER_FIELDS):
@@ -209,10 +216,7 @@ def header_rlp_from_json(block: Mapping[str, Any]) -> bytes:
         if value is None:
             if index < _MIN_FIELDS:
                 raise DecodeError(f"header JSON lacks the field {name}")
-            later = [n for n, _ in HEADER_FIELDS[index + 1 :] if block.get(n) is not None]
-            if later:
-                raise DecodeError(f"header JSON has {later[0]} but lacks {name}")
-            break
+            continue
         items.append(encode_bytes(_json_field(value, name, kind)))
     return encode_list(items)
 

@@ -1,0 +1,123 @@
+"""The `lightclient` command, run as a real process: output formats and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lightclient.core.rlpcodec import encode_bytes, encode_list, split_list
+from lightclient.sources.base import checked_headers
+from lightclient.testing.reference import NaiveIndexer
+from lightclient.testing.synthetic import SyntheticChain
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lightclient.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("lightclient: error: ")
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_checkpoint_json_and_text() -> None:
+    result = run("checkpoint", "--network", "mainnet", "--json")
+    assert result.returncode == 0
+    data = json.loads(result.stdout)
+    assert data == {
+        "sectionIndex": 506,
+        "sectionHead": "0x3d1a139a6fc7764211236ef7c64d9e8c1fe55b358d7414e25277bac1144486cd",
+        "chtRoot": "0xef7fc3321a239a54238593bdf68d82933d903cb533b0d03228a8d958cd35ea77",
+        "bloomRoot": "0x51d7bfe7c6397b1caa8b1cb046de4aeaf7e7fbd3fb6c726b60bf750de78809e8",
+        "hash": "0xddc141a06a2155b6dc5111a88a8cb24df2ead4ffd405d2a2e84661b53f7574be",
+    }
+    text = run("checkpoint", "--network", "goerli")
+    assert "0x0b0b0b0d435e1ef361dd0fd127460d875acea3d845ded4e5baa6d3cfafe0ee6a" in text.stdout
+    bad = run("checkpoint", "--network", "ropsten")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_index_file_json_lines_match_reference(tmp_path: Path) -> None:
+    size = 32
+    chain = SyntheticChain(size * 5 + 3, seed=5)
+    path = tmp_path / "chain.rlp"
+    path.write_bytes(chain.rlp_file_bytes(as_blocks=True))
+    result = run(
+        "index", "--file", str(path), "--section-size", str(size), "--confirmations", "4",
+        "--from-section", "1", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    # head 162, K = 4: sections 0..3 are complete (section 4 needs head 163); 1..3 printed.
+    assert [line["sectionIndex"] for line in lines] == [1, 2, 3]
+    headers = checked_headers(chain.headers(), 0, None)
+    naive = NaiveIndexer(size)
+    expected = [naive.process(headers[s * size : (s + 1) * size]) for s in range(4)]
+    assert lines == [cp.to_json_with_hash() for cp in expected[1:]]
+    assert set(lines[0]) == {"sectionIndex", "sectionHead", "chtRoot", "bloomRoot", "hash"}
+
+
+def test_index_to_section_not_complete(tmp_path: Path) -> None:
+    path = tmp_path / "chain.rlp"
+    path.write_bytes(SyntheticChain(40).rlp_file_bytes())
+    result = run("index", "--file", str(path), "--section-size", "16", "--confirmations", "0",
+                 "--to-section", "5")  # fmt: skip
+    assert_one_line_error(result, "section 5 is not complete", "block 95", "block 39")
+
+
+def test_index_embedded_default() -> None:
+    result = run("index", "--json", "--mine-sections", "2")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["sectionIndex"] for line in lines] == [0, 1]
+    assert lines[0]["chtRoot"] != lines[1]["chtRoot"]
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
+    assert_one_line_error(run("index", "--file", str(tmp_path / "nope.rlp")), "cannot read")
+    chain = SyntheticChain(20).rlp_file_bytes()
+    truncated = tmp_path / "truncated.rlp"
+    truncated.write_bytes(chain[:-7])
+    assert_one_line_error(run("index", "--file", str(truncated)), "truncated", "item 19")
+
+    # A header changed in the file: its child's parent hash no longer links to it.
+    headers = SyntheticChain(40, seed=1).headers()
+    fields = split_list(headers[17].rlp)
+    fields[9] = b"\x01"
+    tampered = encode_list([encode_bytes(f) for f in fields])
+    forged = tmp_path / "forged.rlp"
+    forged.write_bytes(b"".join(tampered if i == 17 else h.rlp for i, h in enumerate(headers)))
+    result = run("index", "--file", str(forged), "--section-size", "8", "--confirmations", "0")
+    assert_one_line_error(result, "block 18")
+
+    size = run("index", "--file", str(forged), "--section-size", "12")
+    assert size.returncode == 2 and "multiple of 8" in size.stderr
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = run("index", "--rpc", f"http://127.0.0.1:{port}")
+    assert_one_line_error(down, f"cannot reach http://127.0.0.1:{port}")
+    assert_one_line_error(run("index", "--rpc", "ftp://example"), "not an http")
+
+
+@pytest.mark.parametrize("args", [["--rpc", "http://x", "--file", "y"], ["--confirmations", "-1"]])
+def test_argument_errors(args: list[str]) -> None:
+    result = run("index", *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr

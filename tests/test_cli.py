@@ -121,3 +121,36 @@ def test_argument_errors(args: list[str]) -> None:
     result = run("index", *args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    import io
+
+    from lightclient.cli.main import _ProgressBar
+    from lightclient.sync.indexer import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    bar = _ProgressBar(term)
+    bar(Progress(section=1, first_section=0, last_section=3, block=255))
+    assert "section 1 (2/4), block 255" in term.getvalue()
+    assert "[" + "#" * 15 + "." * 15 + "]" in term.getvalue()
+    bar.clear()
+    assert term.getvalue().endswith("\r\033[K")
+    pipe = io.StringIO()
+    quiet = _ProgressBar(pipe)
+    quiet(Progress(section=1, first_section=0, last_section=3, block=255))
+    assert pipe.getvalue() == ""
+
+
+def test_mid_chain_file_is_explained(tmp_path: Path) -> None:
+    from lightclient.core.keccak import keccak
+
+    chain = SyntheticChain(40, first_number=1000, first_parent=keccak(b"x"))
+    path = tmp_path / "mid.rlp"
+    path.write_bytes(chain.rlp_file_bytes())
+    result = run("index", "--file", str(path), "--section-size", "8", "--confirmations", "0")
+    assert_one_line_error(result, "starts at block 1000", "cumulative", "block 0")

@@ -91,7 +91,9 @@ class RlpFileHeaderSource:
         first, total = self.first_block, len(self._starts)
         if start < first:
             raise ChainGap(
-                f"{self.path} starts at block {first}; block {start} is not in it", block=start
+                f"{self.path} starts at block {first}; block {start} is not in it (CHT and "
+                "BloomTrie sections are cumulative: indexing needs every header from block 0)",
+                block=start,
             )
         if start + count > first + total:
             missing = max(start, first + total)

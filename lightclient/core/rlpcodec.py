@@ -95,6 +95,19 @@ def encode_node(node: Node) -> bytes:
     return _length_prefix(n, 0xC0) + payload
 
 
+def _long_form(data: Buffer, pos: int, size_len: int, end: int, kind: str) -> tuple[int, int]:
+    """(payload start, payload length) of a long-form item whose length takes size_len bytes."""
+    start = pos + 1 + size_len
+    if start > end:
+        raise DecodeError("RLP: truncated length prefix")
+    if data[pos + 1] == 0:
+        raise DecodeError("RLP: length prefix with leading zeros")
+    n = int.from_bytes(data[pos + 1 : start], "big")
+    if n < 56:
+        raise DecodeError(f"RLP: long form used for a short {kind}")
+    return start, n
+
+
 def _item_bounds(data: Buffer, pos: int, end: int) -> tuple[int, int, bool]:
     """Return (payload start, payload end, is_list) of the item at ``pos``; strict (canonical)."""
     if pos >= end:
@@ -109,30 +122,14 @@ def _item_bounds(data: Buffer, pos: int, end: int) -> tuple[int, int, bool]:
             raise DecodeError("RLP: single byte below 0x80 must not have a length prefix")
         is_list = False
     elif b < 0xC0:
-        ll = b - 0xB7
-        start = pos + 1 + ll
-        if start > end:
-            raise DecodeError("RLP: truncated length prefix")
-        if data[pos + 1] == 0:
-            raise DecodeError("RLP: length prefix with leading zeros")
-        n = int.from_bytes(data[pos + 1 : start], "big")
-        if n < 56:
-            raise DecodeError("RLP: long form used for a short string")
+        start, n = _long_form(data, pos, b - 0xB7, end, "string")
         is_list = False
     elif b < 0xF8:
         n = b - 0xC0
         start = pos + 1
         is_list = True
     else:
-        ll = b - 0xF7
-        start = pos + 1 + ll
-        if start > end:
-            raise DecodeError("RLP: truncated length prefix")
-        if data[pos + 1] == 0:
-            raise DecodeError("RLP: length prefix with leading zeros")
-        n = int.from_bytes(data[pos + 1 : start], "big")
-        if n < 56:
-            raise DecodeError("RLP: long form used for a short list")
+        start, n = _long_form(data, pos, b - 0xF7, end, "list")
         is_list = True
     stop = start + n
     if stop > end:

@@ -13,7 +13,7 @@ parent, as in every Ethereum trie.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from lightclient.core.keccak import keccak
@@ -136,17 +136,11 @@ class _Batch:
         if e > d:
             return [_hex_prefix(first[d:e], False), self.ref(self.build(keys, values, lo, hi, e))]
         branch: list[_Node] = [_BLANK] * 17
-        i = lo
-        while i < hi:
-            nibble = keys[i][d]
-            j = i + 1
-            while j < hi and keys[j][d] == nibble:
-                j += 1
+        for nibble, i, j in _groups(keys, lo, hi, d):
             if j - i == 1:
                 branch[nibble] = self.leaf_ref(keys[i][d + 1 :], values[i])
             else:
                 branch[nibble] = self.ref(self.build(keys, values, i, j, d + 1))
-            i = j
         return branch
 
     def insert(self, node: _Node, lo: int, hi: int, d: int) -> _Node:
@@ -200,23 +194,29 @@ class _Batch:
         keys = self.keys
         if len(keys[lo]) == d:
             raise InvalidInput("trie keys must all have the same length")
-        i = lo
         touched_pending = False
-        while i < hi:
-            nibble = keys[i][d]
-            j = i + 1
-            while j < hi and keys[j][d] == nibble:
-                j += 1
+        for nibble, i, j in _groups(keys, lo, hi, d):
             if nibble == pending_slot and pending_node is not None:
                 child = pending_node
                 touched_pending = True
             else:
                 child = self.load(branch[nibble])
             branch[nibble] = self.ref(self.insert(child, i, j, d + 1))
-            i = j
         if pending_slot is not None and pending_node is not None and not touched_pending:
             branch[pending_slot] = self.ref(pending_node)
         return branch
+
+
+def _groups(keys: Sequence[bytes], lo: int, hi: int, d: int) -> Iterator[tuple[int, int, int]]:
+    """Runs of ``keys[lo:hi]`` sharing the nibble at depth ``d``: (nibble, start, stop)."""
+    i = lo
+    while i < hi:
+        nibble = keys[i][d]
+        j = i + 1
+        while j < hi and keys[j][d] == nibble:
+            j += 1
+        yield nibble, i, j
+        i = j
 
 
 def _bisect(keys: list[bytes], key: bytes) -> int:

@@ -13,6 +13,7 @@ parent, as in every Ethereum trie.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
@@ -155,7 +156,7 @@ class _Batch:
             existing = keys[lo][:d] + path
             ks = list(keys[lo:hi])
             vs = list(values[lo:hi])
-            pos = _bisect(ks, existing)
+            pos = bisect_left(ks, existing)
             if pos < len(ks) and ks[pos] == existing:
                 pass  # the batch overwrites the stored value
             else:
@@ -217,17 +218,6 @@ def _groups(keys: Sequence[bytes], lo: int, hi: int, d: int) -> Iterator[tuple[i
             j += 1
         yield nibble, i, j
         i = j
-
-
-def _bisect(keys: list[bytes], key: bytes) -> int:
-    lo, hi = 0, len(keys)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def insert_sorted(db: NodeDB, root: bytes, items: Iterable[tuple[bytes, bytes]]) -> bytes:

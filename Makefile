@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint typecheck unit bench clean
+.PHONY: install tools demo test lint typecheck unit bench clean contracts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Rebuild lightclient/oracle/CheckpointOracle.json from contracts/CheckpointOracle.sol.
+contracts: tools
+	node contracts/build.js

@@ -1,0 +1,1 @@
+"""The checkpoint oracle: the contract artifact, reading it, and administering it."""

@@ -59,6 +59,11 @@ class Header:
     bloom: bytes
     rlp: bytes
 
+    @property
+    def state_root(self) -> bytes:
+        """The stateRoot field (read from the RLP on demand)."""
+        return split_list(self.rlp)[3]
+
 
 def _int_item(max_len: int) -> bytes:
     """Regex for the canonical RLP of an unsigned integer of at most ``max_len`` bytes."""

@@ -163,6 +163,29 @@ class OracleContract:
                 votes.append(vote)
         return votes
 
+    async def votes_for_index(self, index: int, to_block: int) -> list[Vote]:
+        """Every vote this oracle emitted for section ``index``, oldest first."""
+        try:
+            logs = await self.w3.eth.get_logs(
+                {
+                    "fromBlock": 0,
+                    "toBlock": to_block,
+                    "address": self.address,
+                    "topics": [
+                        "0x" + NEW_CHECKPOINT_VOTE_TOPIC.hex(),
+                        "0x" + index.to_bytes(32, "big").hex(),
+                    ],
+                }
+            )
+        except (Web3Exception, OSError) as exc:
+            raise OracleError(f"cannot read the oracle's vote events: {exc}") from None
+        votes = [decode_vote(log) for log in logs]
+        return [
+            v
+            for v in votes
+            if v is not None and v.index == index and v.address.lower() == self.address.lower()
+        ]
+
     async def publish(
         self,
         account: LocalAccount,
@@ -188,10 +211,12 @@ class OracleContract:
         )
         try:
             would_register = await call.call({"from": account.address})
+            gas = await call.estimate_gas({"from": account.address})
             tx = await call.build_transaction(
                 {
                     "from": account.address,
                     "nonce": await self.w3.eth.get_transaction_count(account.address),
+                    "gas": _with_margin(gas),
                 }
             )
         except _REVERTS as exc:
@@ -218,6 +243,12 @@ class OracleContract:
             reason,
             latest,
         )
+
+
+def _with_margin(estimate: int) -> int:
+    """Gas limit for an estimate: some nodes (eth-tester) estimate the gas used after
+    refunds, which is less than the execution needs when storage is overwritten."""
+    return estimate * 5 // 4 + 20_000
 
 
 def decode_vote(log: Any) -> Vote | None:

@@ -105,10 +105,14 @@ async def index_sections(
     from_section: int = 0,
     to_section: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    on_section: Callable[[TrustedCheckpoint, ChainState], None] | None = None,
     fetch_chunk: int = DEFAULT_FETCH_CHUNK,
 ) -> AsyncIterator[TrustedCheckpoint]:
     """Index every complete section of ``source`` and yield the checkpoints from
     ``from_section`` on (earlier sections are still built: the tries are cumulative).
+
+    ``on_section`` is called with each new section and the state after it (to persist it)
+    before the checkpoint is yielded.
     """
     validate_section_size(section_size)
     if from_section < 0:
@@ -141,6 +145,8 @@ async def index_sections(
             if pending is not None:
                 pending.cancel()
             raise
+        if on_section is not None:
+            on_section(checkpoint, indexer.state)
         if on_progress is not None:
             on_progress(Progress(section, plan.first, plan.last, headers[-1].number))
         if section >= from_section:

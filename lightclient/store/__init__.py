@@ -1,0 +1,1 @@
+"""Persistent state: one SQLite file in the data directory."""

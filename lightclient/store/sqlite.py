@@ -1,0 +1,197 @@
+"""The SQLite store: indexed sections, trie nodes and chain identity, in one WAL file.
+
+Schema changelog (``meta.schema_version``):
+  1  meta, sections, nodes.
+
+A section and the trie nodes it added are written in one transaction, so a crash leaves
+either the whole section or none of it, and indexing resumes after the last whole section.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+
+from lightclient.core.checkpoint import TrustedCheckpoint
+from lightclient.core.sections import ChainState
+from lightclient.errors import InvalidInput, LightClientError
+
+__all__ = ["SCHEMA_VERSION", "Store", "StoreError"]
+
+SCHEMA_VERSION = 1
+DB_NAME = "lightclient.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sections (
+    idx INTEGER PRIMARY KEY,
+    head BLOB NOT NULL,
+    cht_root BLOB NOT NULL,
+    bloom_root BLOB NOT NULL,
+    td TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nodes (hash BLOB PRIMARY KEY, rlp BLOB NOT NULL) WITHOUT ROWID;
+"""
+
+
+class StoreError(LightClientError):
+    """The data directory cannot be used (unreadable, another chain, another schema)."""
+
+
+class _NodeView(MutableMapping[bytes, bytes]):
+    """Trie nodes: reads see pending writes first, then the database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pending: dict[bytes, bytes] = {}
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self.pending.get(key)
+        if value is not None:
+            return value
+        row = self.store.db.execute("SELECT rlp FROM nodes WHERE hash = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return bytes(row[0])
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.pending[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        raise NotImplementedError("trie nodes are never deleted one by one")
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise NotImplementedError("the node store is not enumerable")
+
+    def __len__(self) -> int:
+        row = self.store.db.execute("SELECT COUNT(*) FROM nodes").fetchone()
+        return int(row[0]) + len(self.pending)
+
+
+class Store:
+    """``Store.open(datadir)``: sections and trie nodes of one chain and section size."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
+        self.path = path
+        self.db = db
+        self.nodes = _NodeView(self)
+
+    @classmethod
+    def open(cls, datadir: str | Path) -> Store:
+        directory = Path(datadir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / DB_NAME
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
+        store = cls(path, db)
+        version = store.get_meta("schema_version")
+        if version is None:
+            store.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(version) != SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} has schema version {version}; this lightclient reads {SCHEMA_VERSION}"
+            )
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta --------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def bind(self, **identity: str) -> None:
+        """Record the chain identity (genesis hash, section size...) or check it matches."""
+        for key, value in identity.items():
+            stored = self.get_meta(key)
+            if stored is None:
+                self.set_meta(key, value)
+            elif stored != value:
+                raise StoreError(
+                    f"{self.path} belongs to another setup: its {key} is {stored}, not {value} "
+                    "(use another --datadir)"
+                )
+
+    # -- sections ----------------------------------------------------------------------
+
+    def state(self) -> ChainState:
+        """Where indexing stands: the last stored section, or the empty state."""
+        row = self.db.execute(
+            "SELECT idx, head, cht_root, bloom_root, td FROM sections ORDER BY idx DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return ChainState()
+        idx, head, cht, bloom, td = row
+        return ChainState(idx + 1, bytes(cht), bytes(bloom), int(td), bytes(head))
+
+    def section_count(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM sections").fetchone()
+        return int(row[0])
+
+    def checkpoint(self, index: int) -> TrustedCheckpoint | None:
+        if index < 0:
+            raise InvalidInput(f"section index must not be negative, got {index}")
+        if index >= 2**63:
+            return None
+        row = self.db.execute(
+            "SELECT head, cht_root, bloom_root FROM sections WHERE idx = ?", (index,)
+        ).fetchone()
+        if row is None:
+            return None
+        return TrustedCheckpoint(index, bytes(row[0]), bytes(row[1]), bytes(row[2]))
+
+    def latest_checkpoint(self) -> TrustedCheckpoint | None:
+        count = self.section_count()
+        return self.checkpoint(count - 1) if count else None
+
+    def commit_section(self, checkpoint: TrustedCheckpoint, state: ChainState) -> None:
+        """Store a section and the trie nodes written since the last commit, atomically."""
+        if checkpoint.section_index != self.section_count():
+            raise StoreError(
+                f"section {checkpoint.section_index} does not follow the stored "
+                f"{self.section_count()} sections"
+            )
+        pending = self.nodes.pending
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO nodes (hash, rlp) VALUES (?, ?)", pending.items()
+            )
+            self.db.execute(
+                "INSERT INTO sections (idx, head, cht_root, bloom_root, td) VALUES (?, ?, ?, ?, ?)",
+                (
+                    checkpoint.section_index,
+                    checkpoint.section_head,
+                    checkpoint.cht_root,
+                    checkpoint.bloom_root,
+                    str(state.td),
+                ),
+            )
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.db.execute("ROLLBACK")
+            raise StoreError(f"cannot write section {checkpoint.section_index}: {exc}") from None
+        pending.clear()
+
+    def discard_pending(self) -> None:
+        self.nodes.pending.clear()
+
+    def rollback_to(self, sections: int) -> int:
+        """Forget sections ``sections`` and later (a reorg); returns how many were dropped.
+
+        Their trie nodes stay: they are content-addressed and harmless.
+        """
+        cursor = self.db.execute("DELETE FROM sections WHERE idx >= ?", (sections,))
+        self.discard_pending()
+        return cursor.rowcount

@@ -7,9 +7,7 @@ source can be tested against the embedded chain byte for byte.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from aiohttp import web
 from lightclient.core.header import header_json_from_rlp
 from lightclient.errors import ChainGap
 from lightclient.sources.embedded import EmbeddedChain
+from lightclient.testing.threads import serve_app_in_thread
 
 __all__ = ["serve_embedded_chain"]
 
@@ -72,35 +71,10 @@ def serve_embedded_chain(chain: EmbeddedChain) -> Iterator[str]:
                 result = _answer(chain, body)
         return web.json_response(result)
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    runner_box: list[web.AppRunner] = []
-
-    async def start() -> None:
+    def make_app() -> web.Application:
         app = web.Application()
         app.router.add_post("/", handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        runner_box.append(runner)
-        started.set()
+        return app
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    started.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if runner_box:
-            asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serve_app_in_thread(make_app) as url:
+        yield url

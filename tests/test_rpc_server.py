@@ -24,7 +24,7 @@ from lightclient.store.sqlite import Store
 from lightclient.sync.syncer import Syncer
 from lightclient.testing.synthetic import MemoryHeaderSource, SyntheticChain
 from lightclient.testing.threads import serve_app_in_thread
-from lightclient.w3les import ASYNC_LES_MODULES, LES_MODULES
+from lightclient.w3les import ASYNC_LES_MODULES, LES_MODULES, AsyncLes, Les
 
 ORACLE = "0x9a9070028361F7AAbeB3f2F2Dc07F82C4a98A02a"
 
@@ -186,22 +186,24 @@ async def test_websocket(url: str, store: Store) -> None:
 
 def test_web3_module_sync(url: str, store: Store) -> None:
     w3 = Web3(Web3.HTTPProvider(url), external_modules=LES_MODULES)
-    latest = w3.les.latest_checkpoint()
+    les: Les = w3.les  # type: ignore[attr-defined]
+    latest = les.latest_checkpoint()
     assert isinstance(latest, TrustedCheckpoint)
     assert latest == store.latest_checkpoint()
-    assert w3.les.get_checkpoint(1) == store.checkpoint(1)
-    assert w3.les.get_checkpoint_contract_address() == ORACLE
+    assert les.get_checkpoint(1) == store.checkpoint(1)
+    assert les.get_checkpoint_contract_address() == ORACLE
     with pytest.raises(Web3RPCError, match="no local checkpoint provided"):
-        w3.les.get_checkpoint(9)
+        les.get_checkpoint(9)
     with pytest.raises(ValueError):
-        w3.les.get_checkpoint(-1)
+        les.get_checkpoint(-1)
 
 
 async def test_web3_module_async(url: str, store: Store) -> None:
     w3 = AsyncWeb3(AsyncHTTPProvider(url), external_modules=ASYNC_LES_MODULES)
-    assert await w3.les.latest_checkpoint() == store.latest_checkpoint()
-    assert await w3.les.get_checkpoint(0) == store.checkpoint(0)
-    assert await w3.les.get_checkpoint_contract_address() == ORACLE
+    les: AsyncLes = w3.les  # type: ignore[attr-defined]
+    assert await les.latest_checkpoint() == store.latest_checkpoint()
+    assert await les.get_checkpoint(0) == store.checkpoint(0)
+    assert await les.get_checkpoint_contract_address() == ORACLE
     await w3.provider.disconnect()
 
 
@@ -218,7 +220,8 @@ def test_mainnet_checkpoint_round_trips_through_the_module() -> None:
     server = RpcServer(les_checkpoint_methods(Hardcoded(), ORACLE))
     with serve_app_in_thread(server.app) as address:
         w3 = Web3(Web3.HTTPProvider(address), external_modules=LES_MODULES)
-        assert w3.les.latest_checkpoint() == cp
+        les: Les = w3.les  # type: ignore[attr-defined]
+        assert les.latest_checkpoint() == cp
         raw = w3.provider.make_request("les_latestCheckpoint", [])  # type: ignore[arg-type]
         assert raw["result"] == [
             "0x1fa",

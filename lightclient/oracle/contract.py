@@ -127,6 +127,17 @@ class OracleContract:
         except (Web3Exception, OSError) as exc:
             raise OracleError(f"cannot read the code at {self.address}: {exc}") from None
 
+    async def parameters(self) -> tuple[int, int, int]:
+        """(sectionSize, processConfirms, threshold), from storage slots 5, 6 and 7."""
+        values = []
+        for slot in (5, 6, 7):
+            try:
+                word = await self.w3.eth.get_storage_at(self.address, slot)
+            except _NODE_ERRORS as exc:
+                raise OracleError(f"cannot read the oracle's storage: {exc}") from None
+            values.append(int.from_bytes(bytes(word), "big"))
+        return values[0], values[1], values[2]
+
     async def admins(self, block: int | str = "latest") -> list[str]:
         return [AsyncWeb3.to_checksum_address(a) for a in await self._call("GetAllAdmin", block)]
 

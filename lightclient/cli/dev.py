@@ -1,0 +1,119 @@
+"""``lightclient dev``: the whole flow on an in-process py-evm chain, in a few seconds.
+
+Deploys an oracle with three dev admins (threshold 2), mines sections with logs, signs
+and publishes each section's checkpoint as soon as the contract accepts it, lets the syncer
+index the chain and verify every registered checkpoint, and serves the les_* methods on
+127.0.0.1. Then it keeps mining and registering until stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from typing import Any
+
+from lightclient.cli.common import host_port, non_negative, print_json, section_size
+
+__all__ = ["add_commands"]
+
+CURL = (
+    "try:\n"
+    "  curl -s -H 'Content-Type: application/json' "
+    '-d \'{{"jsonrpc":"2.0","id":1,"method":"les_latestCheckpoint","params":[]}}\' '
+    "{url}\n"
+)
+
+
+def add_commands(commands: Any) -> None:
+    dev = commands.add_parser(
+        "dev", help="run oracle, syncer and RPC server on an embedded py-evm chain",
+        description=__doc__,
+    )  # fmt: skip
+    dev.add_argument("--http", type=host_port, default=("127.0.0.1", 8545), metavar="HOST:PORT")
+    dev.add_argument("--section-size", type=section_size, default=128, metavar="N")
+    dev.add_argument("--confirmations", type=non_negative, default=8, metavar="K")
+    dev.add_argument("--sections", type=non_negative, default=4, metavar="M",
+                     help="sections to mine before serving (default 4)")  # fmt: skip
+    dev.add_argument("--block-time", type=float, default=0.25, metavar="SECONDS",
+                     help="then mine a block this often (0: stop mining)")  # fmt: skip
+    dev.add_argument("--datadir", metavar="DIR", help="default: a temporary directory")
+    dev.add_argument("--once", action="store_true",
+                     help="exit after the first sections are registered and verified")  # fmt: skip
+    dev.add_argument("--json", action="store_true", help="print each verdict as JSON")
+    dev.set_defaults(handler=lambda args: asyncio.run(_dev(args)))
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+async def _dev(args: argparse.Namespace) -> int:
+    from lightclient.rpc.les import les_checkpoint_methods
+    from lightclient.store.sqlite import Store
+    from lightclient.sync.syncer import Syncer
+    from lightclient.sync.verify import verify_checkpoint
+    from lightclient.testing.oracle_kit import OracleKit
+
+    started = time.monotonic()
+    size, confirms = args.section_size, args.confirmations
+    kit = await OracleKit.create(admins=3, threshold=2, section_size=size, confirmations=confirms)
+    _say(f"embedded py-evm chain up; oracle {kit.oracle.address} deployed, admins "
+         f"{', '.join(a.address for a in kit.admins)}, threshold 2")  # fmt: skip
+    scratch = tempfile.TemporaryDirectory(prefix="lightclient-dev-")
+    store = Store.open(args.datadir or scratch.name)
+    syncer = Syncer(kit.source, store, section_size=size, confirmations=confirms)
+    registered = -1
+
+    async def register_ready() -> None:
+        """Register every section the contract accepts now, then sync and verify."""
+        nonlocal registered
+        head = await kit.w3.eth.block_number
+        ready = (head - confirms) // size - 1  # the newest section the contract accepts
+        while registered < ready:
+            registered += 1
+            outcome = await kit.register(registered)
+            _say(f"section {registered}: checkpoint signed by 2 admins and published in block "
+                 f"{outcome.block}: {outcome.reason}")  # fmt: skip
+        if registered >= 0:
+            verdict = await verify_checkpoint(syncer, kit.oracle, kit.config)
+            if args.json:
+                print_json(verdict.to_json())
+            _say(f"syncer: section {verdict.section_index} "
+                 f"{'VERIFIED' if verdict.verified else 'NOT VERIFIED'} ({verdict.reason}); "
+                 f"{store.section_count()} sections indexed")  # fmt: skip
+
+    _say(f"mining {args.sections} sections of {size} blocks with logs...")
+    await kit.mine_sections(args.sections)
+    await register_ready()
+    _say(f"ready in {time.monotonic() - started:.1f} s")
+    host, port = args.http
+
+    async def keep_mining(stop: asyncio.Event) -> None:
+        if args.block_time <= 0:
+            return
+        while not stop.is_set():
+            kit.mine_to(await kit.w3.eth.block_number + 1)
+            if (await kit.w3.eth.block_number - confirms) // size - 1 > registered:
+                await register_ready()
+            try:
+                await asyncio.wait_for(stop.wait(), args.block_time)
+            except TimeoutError:
+                pass
+
+    try:
+        if args.once:
+            return 0
+        from lightclient.cli.serve import serve_until_stopped
+
+        return await serve_until_stopped(
+            les_checkpoint_methods(store, kit.oracle.address), ["les", "rpc"], host, port,
+            [keep_mining], banner=CURL,
+        )  # fmt: skip
+    finally:
+        await kit.close()
+        store.close()
+        scratch.cleanup()

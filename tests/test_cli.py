@@ -126,7 +126,7 @@ def test_argument_errors(args: list[str]) -> None:
 def test_progress_bar_only_on_a_terminal() -> None:
     import io
 
-    from lightclient.cli.main import _ProgressBar
+    from lightclient.cli.index import _ProgressBar
     from lightclient.sync.indexer import Progress
 
     class Terminal(io.StringIO):

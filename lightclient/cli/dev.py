@@ -15,6 +15,7 @@ import tempfile
 import time
 from typing import Any
 
+from lightclient.aio import sleep_unless_stopped
 from lightclient.cli.common import host_port, non_negative, print_json, section_size
 
 __all__ = ["add_commands"]
@@ -99,10 +100,7 @@ async def _dev(args: argparse.Namespace) -> int:
             kit.mine_to(await kit.w3.eth.block_number + 1)
             if (await kit.w3.eth.block_number - confirms) // size - 1 > registered:
                 await register_ready()
-            try:
-                await asyncio.wait_for(stop.wait(), args.block_time)
-            except TimeoutError:
-                pass
+            await sleep_unless_stopped(stop, args.block_time)
 
     try:
         if args.once:

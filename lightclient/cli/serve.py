@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lightclient.aio import sleep_unless_stopped
 from lightclient.cli.common import host_port, non_negative
 from lightclient.cli.verify import add_oracle_options, add_sync_options, oracle_address
 
@@ -46,7 +47,7 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("--http", type=host_port, default=("127.0.0.1", 8545), metavar="HOST:PORT",
                        help="where to serve JSON-RPC (default 127.0.0.1:8545)")  # fmt: skip
     serve.add_argument("--http-api", type=_modules, default=["les", "rpc"], metavar="MODULES",
-                       help="modules to serve, like geth's --http.api (default les,rpc)")  # fmt: skip
+                       help="modules to serve, as geth's --http.api (default les,rpc)")  # fmt: skip
     serve.add_argument("--poll", type=float, default=4.0, metavar="SECONDS",
                        help="how often to look for new blocks")  # fmt: skip
     serve.add_argument(
@@ -142,10 +143,7 @@ async def _serve(args: argparse.Namespace) -> int:
                             log.warning("oracle checkpoint %s: %s", seen, verdict.reason)
                     except Exception as exc:  # keep serving whatever one check does
                         log.warning("oracle check failed: %s", exc)
-                    try:
-                        await asyncio.wait_for(stop.wait(), args.poll * 4)
-                    except TimeoutError:
-                        pass
+                    await sleep_unless_stopped(stop, args.poll * 4)
 
             methods = les_checkpoint_methods(store, oracle.address if oracle else None)
             host, port = args.http

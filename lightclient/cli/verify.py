@@ -22,7 +22,7 @@ def add_oracle_options(parser: argparse.ArgumentParser, *, required: bool) -> No
     group.add_argument("--threshold", type=non_negative, metavar="T",
                        help="signatures needed (default: the oracle's own)")  # fmt: skip
     group.add_argument("--network", choices=NETWORK_NAMES,
-                       help="take the oracle config go-ethereum hard-coded for a network")  # fmt: skip
+                       help="the oracle config go-ethereum hard-coded for a network")  # fmt: skip
     parser.set_defaults(oracle_required=required)
 
 

@@ -13,10 +13,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
+from lightclient.aio import sleep_unless_stopped
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header
 from lightclient.core.sections import complete_sections, validate_section_size
@@ -113,8 +113,7 @@ class Syncer:
                 await self.sync()
             except LightClientError as exc:
                 log.warning("sync failed, will retry: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            await sleep_unless_stopped(stop, interval)
 
     async def verified_head(self) -> Header:
         """The head header, with every link from the last indexed section to it checked."""

@@ -197,6 +197,13 @@ class OracleKit:
         digest = checkpoint_digest(self.oracle.address, index, checkpoint_hash)
         return [sig for _, sig in sort_by_signer(digest, sigs)]
 
+    async def mine_and_register(
+        self, index: int, checkpoint_hash: bytes | None = None
+    ) -> PublishOutcome:
+        """Mine until section ``index`` may be registered, then register it (see register)."""
+        await self.mine_sections(index + 1)
+        return await self.register(index, checkpoint_hash)
+
     async def close(self) -> None:
         await self.source.close()
         await close_web3(self.w3)

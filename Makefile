@@ -23,7 +23,7 @@ tools: tools/node_modules/.installed
 
 # The main job on the embedded default: mine a chain on in-process py-evm and index it.
 demo: install
-	$(VENV)/bin/lightclient index
+	$(VENV)/bin/lightclient dev
 
 lint: install
 	$(VENV)/bin/ruff check lightclient tests benchmarks

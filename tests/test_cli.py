@@ -154,3 +154,13 @@ def test_mid_chain_file_is_explained(tmp_path: Path) -> None:
     path.write_bytes(chain.rlp_file_bytes())
     result = run("index", "--file", str(path), "--section-size", "8", "--confirmations", "0")
     assert_one_line_error(result, "starts at block 1000", "cumulative", "block 0")
+
+
+def test_dev_sets_everything_up() -> None:
+    result = run("dev", "--once", "--json", "--sections", "2", "--section-size", "32",
+                 "--confirmations", "4")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads(result.stdout.splitlines()[-1])
+    assert verdict["verified"] and verdict["sectionIndex"] == 1
+    assert verdict["registeredHash"] == verdict["localHash"]
+    assert "published in block" in result.stderr and "ready in" in result.stderr

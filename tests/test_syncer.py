@@ -185,3 +185,30 @@ async def test_lying_oracle_state_is_caught(tmp_path: Path) -> None:
         syncer = Syncer(kit.source, Store.open(tmp_path), section_size=SIZE, confirmations=1)
         read = await read_latest(kit.oracle, await syncer.verified_head())
         assert read.proved and read.latest.section_index == 0
+
+
+async def test_reorg_on_anvil(tmp_path: Path) -> None:
+    """A real node reorganises below an indexed section (evm_revert, then another branch)."""
+    async with kit_on("anvil", admins=1, threshold=1, section_size=SIZE, confirmations=1) as kit:
+        assert kit.node is not None
+        store = Store.open(tmp_path)
+        syncer = Syncer(kit.source, store, section_size=SIZE, confirmations=1)
+        snapshot = kit.node.rpc("evm_snapshot")
+        kit.mine_to(4 * SIZE - 1)  # head 63: sections 0-2 are complete (K = 1)
+        await syncer.sync()
+        assert store.section_count() == 3
+        before = [store.checkpoint(i) for i in range(3)]
+        assert kit.node.rpc("evm_revert", [snapshot]) is True
+        # The new branch differs from block `snapshot + 1` on: a transaction, later timestamps.
+        kit.node.rpc("anvil_setNextBlockTimestamp", [hex(2_000_000_000)])
+        unlocked = kit.node.rpc("eth_accounts")[0]
+        kit.node.rpc("eth_sendTransaction", [{"from": unlocked, "to": kit.outsider.address,
+                                              "value": "0x1"}])  # fmt: skip
+        kit.mine_to(4 * SIZE + 5)
+        assert await syncer.check_reorg() == 3  # the fork is below section 0's head
+        await syncer.sync()
+        assert store.section_count() == 4
+        after = [store.checkpoint(i) for i in range(3)]
+        assert all(a != b for a, b in zip(before, after, strict=True))
+        head = kit.node.rpc("eth_getBlockByNumber", [hex(2 * SIZE + SIZE - 1), False])
+        assert after[2] is not None and "0x" + after[2].section_head.hex() == head["hash"]

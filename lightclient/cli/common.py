@@ -8,6 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from lightclient.core.checkpoint import TrustedCheckpoint
+from lightclient.core.hexutil import decode_hex
 
 __all__ = [
     "NETWORK_NAMES",
@@ -42,12 +43,8 @@ def section_size(text: str) -> int:
 
 
 def hash_arg(text: str) -> bytes:
-    body = text[2:] if text[:2] in ("0x", "0X") else text
-    try:
-        raw = bytes.fromhex(body)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
+    raw = decode_hex(text, 32)
+    if raw is None:
         raise argparse.ArgumentTypeError(f"not a 32-byte hash (0x + 64 hex digits): {text!r}")
     return raw
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lightclient.core.hexutil import decode_hex
 from lightclient.core.keccak import keccak
 from lightclient.core.rlpcodec import encode_bytes, encode_int, encode_list
 from lightclient.errors import InvalidInput
@@ -22,13 +23,9 @@ def parse_hash(value: object, what: str = "hash") -> bytes:
     """A 32-byte hash from ``0x`` + 64 hex digits (either case) or from 32 raw bytes."""
     if isinstance(value, bytes | bytearray) and len(value) == 32:
         return bytes(value)
-    if isinstance(value, str):
-        text = value[2:] if value[:2] in ("0x", "0X") else value
-        if len(text) == 64:
-            try:
-                return bytes.fromhex(text)
-            except ValueError:
-                pass
+    raw = decode_hex(value, 32)
+    if raw is not None:
+        return raw
     raise InvalidInput(f"invalid {what}: expected 0x followed by 64 hex digits, got {value!r}")
 
 
@@ -200,16 +197,10 @@ class OracleConfig:
 
 
 def _checksum(value: str, what: str) -> str:
-    if not isinstance(value, str):
+    raw = decode_hex(value, 20)
+    if raw is None:
         raise InvalidInput(f"invalid {what}: {value!r}")
-    text = value[2:] if value[:2] in ("0x", "0X") else value
-    if len(text) != 40:
-        raise InvalidInput(f"invalid {what}: {value!r}")
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        raise InvalidInput(f"invalid {what}: {value!r}") from None
     # Imported here: eth_utils pulls in pydantic (~0.17 s), too much for every CLI start.
     from eth_utils.address import to_checksum_address
 
-    return str(to_checksum_address("0x" + text))
+    return str(to_checksum_address(raw))

@@ -23,7 +23,6 @@ __all__ = [
     "encode_node",
     "int_to_min_bytes",
     "item_end",
-    "raw_items",
     "split_list",
 ]
 
@@ -163,24 +162,6 @@ def split_list(data: bytes, pos: int = 0, end: int | None = None) -> list[bytes]
         items.append(data[s:e])
         p = e
     return items
-
-
-def raw_items(data: bytes, pos: int = 0, end: int | None = None) -> list[bytes]:
-    """The raw (still encoded) items of the RLP list spanning ``data[pos:end]``."""
-    if end is None:
-        end = len(data)
-    start, stop, is_list = _item_bounds(data, pos, end)
-    if not is_list:
-        raise DecodeError("RLP: expected a list, found a byte string")
-    if stop != end:
-        raise DecodeError("RLP: trailing bytes after the list")
-    out: list[bytes] = []
-    p = start
-    while p < stop:
-        e = _item_bounds(data, p, stop)[1]
-        out.append(data[p:e])
-        p = e
-    return out
 
 
 def _decode_item(data: bytes, pos: int, end: int) -> tuple[Node, int]:

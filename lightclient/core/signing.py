@@ -20,6 +20,7 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 
 from lightclient.core.checkpoint import OracleConfig
+from lightclient.core.hexutil import decode_hex
 from lightclient.core.keccak import keccak
 from lightclient.errors import InvalidInput
 
@@ -36,12 +37,8 @@ __all__ = [
 
 
 def _address_bytes(address: str) -> bytes:
-    text = address[2:] if address[:2] in ("0x", "0X") else address
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 20:
+    raw = decode_hex(address, 20)
+    if raw is None:
         raise InvalidInput(f"invalid address {address!r}")
     return raw
 
@@ -66,13 +63,8 @@ def sign_checkpoint(private_key: bytes, oracle: str, index: int, checkpoint_hash
 
 def parse_signature(text: str) -> bytes:
     """A signature from ``0x`` + 130 hex digits (the 0x is optional; spaces are trimmed)."""
-    body = text.strip()
-    body = body[2:] if body[:2] in ("0x", "0X") else body
-    try:
-        raw = bytes.fromhex(body)
-    except ValueError:
-        raw = b""
-    if len(raw) != 65:
+    raw = decode_hex(text, 65)
+    if raw is None:
         raise InvalidInput(f"invalid signature {text!r}: expected 65 bytes as 130 hex digits")
     return raw
 

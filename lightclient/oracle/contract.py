@@ -145,17 +145,13 @@ class OracleContract:
         index, checkpoint_hash, height = await self._call("GetLatestCheckpoint", block)
         return RegisteredCheckpoint(int(index), _hexbytes(checkpoint_hash), int(height))
 
-    async def votes(self, index: int, checkpoint_hash: bytes, height: int) -> list[Vote]:
-        """The votes for (index, hash) emitted by this oracle in block ``height``.
-
-        Logs from other addresses are dropped (geth's client did not check the emitter).
-        Logs that do not decode as a vote are skipped, as geth's strict ABI decoder does.
-        """
+    async def _vote_logs(self, index: int, from_block: int, to_block: int) -> list[Any]:
+        """This oracle's NewCheckpointVote logs for ``index`` in a block range."""
         try:
             logs = await self.w3.eth.get_logs(
                 {
-                    "fromBlock": height,
-                    "toBlock": height,
+                    "fromBlock": from_block,
+                    "toBlock": to_block,
                     "address": self.address,
                     "topics": [
                         "0x" + NEW_CHECKPOINT_VOTE_TOPIC.hex(),
@@ -163,8 +159,17 @@ class OracleContract:
                     ],
                 }
             )
-        except (Web3Exception, OSError) as exc:
+        except _NODE_ERRORS as exc:
             raise OracleError(f"cannot read the oracle's vote events: {exc}") from None
+        return list(logs)
+
+    async def votes(self, index: int, checkpoint_hash: bytes, height: int) -> list[Vote]:
+        """The votes for (index, hash) emitted by this oracle in block ``height``.
+
+        Logs from other addresses are dropped (geth's client did not check the emitter).
+        Logs that do not decode as a vote are skipped, as geth's strict ABI decoder does.
+        """
+        logs = await self._vote_logs(index, height, height)
         votes: list[Vote] = []
         for log in logs:
             vote = decode_vote(log)
@@ -176,20 +181,7 @@ class OracleContract:
 
     async def votes_for_index(self, index: int, to_block: int) -> list[Vote]:
         """Every vote this oracle emitted for section ``index``, oldest first."""
-        try:
-            logs = await self.w3.eth.get_logs(
-                {
-                    "fromBlock": 0,
-                    "toBlock": to_block,
-                    "address": self.address,
-                    "topics": [
-                        "0x" + NEW_CHECKPOINT_VOTE_TOPIC.hex(),
-                        "0x" + index.to_bytes(32, "big").hex(),
-                    ],
-                }
-            )
-        except (Web3Exception, OSError) as exc:
-            raise OracleError(f"cannot read the oracle's vote events: {exc}") from None
+        logs = await self._vote_logs(index, 0, to_block)
         votes = [decode_vote(log) for log in logs]
         return [
             v

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +25,13 @@ def load_vectors(name: str) -> Any:
 @pytest.fixture(scope="session")
 def checkpoint_vectors() -> Any:
     return load_vectors("checkpoint_vectors.json")
+
+
+def require_anvil() -> None:
+    """Skip when anvil is not installed; in CI (CI=true) that is a failure instead."""
+    from lightclient.testing.anvil import find_anvil
+
+    if find_anvil() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("anvil is required in CI: `make tools` installs it from npm")
+        pytest.skip("anvil not installed (run `make tools`)")

@@ -4,7 +4,6 @@ computed from the chain), publish, verify, serve; and the errors a user can run 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_anvil
 from eth_account import Account
 
-from lightclient.testing.anvil import AnvilProcess, find_anvil
+from lightclient.testing.anvil import AnvilProcess
 
 SIZE, CONFIRMS = 16, 2
 
@@ -37,10 +37,7 @@ def ok_json(*args: str) -> Any:
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[AnvilProcess]:
-    if find_anvil() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("anvil is required in CI")
-        pytest.skip("anvil not installed (run `make tools`)")
+    require_anvil()
     with AnvilProcess() as anvil:
         yield anvil
 

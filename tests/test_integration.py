@@ -5,12 +5,12 @@ every run equal to the naive reference.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import require_anvil
 
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import decode_header
@@ -19,7 +19,7 @@ from lightclient.sources.embedded import LOG_EMITTER_INIT, EmbeddedChain, Embedd
 from lightclient.sources.jsonrpc import JsonRpcHeaderSource
 from lightclient.sources.rlpfile import RlpFileHeaderSource
 from lightclient.sync.indexer import index_sections
-from lightclient.testing.anvil import AnvilProcess, find_anvil
+from lightclient.testing.anvil import AnvilProcess
 from lightclient.testing.ethrpc import serve_embedded_chain
 from lightclient.testing.reference import NaiveIndexer
 
@@ -30,10 +30,7 @@ SECTIONS = 4
 
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[AnvilProcess]:
-    if find_anvil() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("anvil is required in CI: `make tools` installs it from npm")
-        pytest.skip("anvil not installed (run `make tools`)")
+    require_anvil()
     with AnvilProcess() as node:
         _mine_chain_with_logs(node)
         yield node

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from conftest import require_anvil
 from eth_account import Account
 
 from lightclient.core.keccak import keccak
@@ -26,7 +27,7 @@ from lightclient.oracle.contract import (
     PublishOutcome,
     artifact,
 )
-from lightclient.testing.anvil import AnvilProcess, find_anvil
+from lightclient.testing.anvil import AnvilProcess
 from lightclient.testing.oracle_kit import OracleKit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,13 +66,6 @@ def test_committed_artifact_matches_the_source(tmp_path: Path) -> None:
     assert json.loads(out.read_text()) == artifact()
 
 
-def _anvil_or_skip() -> None:
-    if find_anvil() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("anvil is required in CI: `make tools` installs it from npm")
-        pytest.skip("anvil not installed (run `make tools`)")
-
-
 @asynccontextmanager
 async def make_kit(chain: str, **options: int) -> AsyncIterator[OracleKit]:
     """A kit on a new embedded chain, or on a new anvil (it starts in ~0.05 s)."""
@@ -80,7 +74,7 @@ async def make_kit(chain: str, **options: int) -> AsyncIterator[OracleKit]:
         yield kit
         await kit.close()
         return
-    _anvil_or_skip()
+    require_anvil()
     with AnvilProcess() as node:
         kit = await OracleKit.on_anvil(node, **options)
         yield kit

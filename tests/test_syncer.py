@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from conftest import require_anvil
 from web3.types import RPCEndpoint
 
 from lightclient.core.checkpoint import OracleConfig, TrustedCheckpoint
@@ -20,7 +20,7 @@ from lightclient.store.sqlite import Store, StoreError
 from lightclient.sync.indexer import index_sections
 from lightclient.sync.syncer import Syncer
 from lightclient.sync.verify import verify_checkpoint
-from lightclient.testing.anvil import AnvilProcess, find_anvil
+from lightclient.testing.anvil import AnvilProcess
 from lightclient.testing.oracle_kit import OracleKit
 from lightclient.testing.synthetic import MemoryHeaderSource, SyntheticChain
 
@@ -107,10 +107,7 @@ async def kit_on(chain: str, **options: int) -> AsyncIterator[OracleKit]:
         yield kit
         await kit.close()
         return
-    if find_anvil() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("anvil is required in CI")
-        pytest.skip("anvil not installed (run `make tools`)")
+    require_anvil()
     with AnvilProcess() as node:
         kit = await OracleKit.on_anvil(node, **options)
         yield kit

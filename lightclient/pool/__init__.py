@@ -1,0 +1,1 @@
+"""The light server's client pool: balances, pricing, expiration, priority and capacity."""

@@ -14,6 +14,7 @@ per 1e6 capacity units per ns, per cost unit).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -129,6 +130,11 @@ class BalanceTracker:
             b.neg = value
         return old, value.value(offset), net
 
+    def charge_negative(self, b: _Balance, now: int, amount: int) -> None:
+        """Add usage to the negative balance; an overflow is dropped, as geth does."""
+        with contextlib.suppress(BalanceOverflow):
+            self.add_value(b, now, amount, False, False)
+
     def set_value(self, b: _Balance, now: int, pos: int, neg: int) -> None:
         if pos > MAX_BALANCE or neg > MAX_BALANCE or pos < 0 or neg < 0:
             raise BalanceOverflow()
@@ -231,10 +237,7 @@ class NodeBalance:
                 dtf += float(net) / factor
         if dtf > 0:
             factor = self.neg_factor.connection_price(capacity, avg)
-            try:
-                self.tracker.add_value(b, at, int(dtf * factor), False, False)
-            except BalanceOverflow:
-                pass  # geth ignores an overflowing negative charge
+            self.tracker.charge_negative(b, at, int(dtf * factor))
         return b
 
     # -- changing ----------------------------------------------------------------------
@@ -293,11 +296,7 @@ class NodeBalance:
                     fcost *= 1 - float(net) / float(pos_cost)
                 check = True
         if fcost > 0 and self.neg_factor.request != 0:
-            try:
-                self.tracker.add_value(self.balance, now, int(fcost * self.neg_factor.request),
-                                       False, False)  # fmt: skip
-            except BalanceOverflow:
-                pass
+            self.tracker.charge_negative(self.balance, now, int(fcost * self.neg_factor.request))
             check = True
         self.sum_req_cost += cost
         if check:

@@ -250,7 +250,7 @@ class NodeBalance:
         if meta is not None:
             self.meta = meta
         callbacks = self._check_callbacks(now)
-        gained = self._check_priority_status()
+        gained = self.check_priority_status()
         self.store(pos=True)
         for callback in callbacks:
             callback()
@@ -265,7 +265,7 @@ class NodeBalance:
         self._settle(now)
         self.tracker.set_value(self.balance, now, pos, neg)
         callbacks = self._check_callbacks(now)
-        gained = self._check_priority_status()
+        gained = self.check_priority_status()
         self.store(pos=True, neg=True)
         for callback in callbacks:
             callback()
@@ -346,7 +346,7 @@ class NodeBalance:
 
     # -- callbacks -----------------------------------------------------------------------
 
-    def _check_priority_status(self) -> bool:
+    def check_priority_status(self) -> bool:
         if not self.has_priority and not self.balance.pos.is_zero():
             self.has_priority = True
             self._add_callback(_CALLBACK_ZERO, 0, self._exhausted)

@@ -1,0 +1,453 @@
+"""The client pool: who is served, with how much capacity (geth's ClientPool and
+priorityPool, spec shared/spec/server-pool.md §2).
+
+Single-threaded and driven by an injected clock. Exact priorities are evaluated when needed
+instead of geth's lazy queue (§7.21); the observable rules are kept: a candidate is judged
+by its priority estimated after the connection bias, reductions go in 1/4 steps (1/100 for
+the requester), changes are made on a temporary copy and committed only when the target is
+met, and estimates are strictly below the current priority.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from lightclient.errors import LightClientError
+from lightclient.pool.balance import BalanceTracker, NodeBalance, PriceFactors
+from lightclient.pool.clock import MINUTE, Timer
+
+__all__ = [
+    "CantFindMaximum",
+    "ClientPeer",
+    "ClientPool",
+    "NoPriority",
+    "NotConnected",
+]
+
+MAX_INT64 = 2**63 - 1
+MIN_INT64 = -(2**63)
+CAPACITY_STEP_DIV = 4
+FINE_STEP_DIV = 100
+DEFAULT_CONNECTED_BIAS = 3 * MINUTE
+
+
+class NotConnected(LightClientError):
+    def __init__(self) -> None:
+        super().__init__("client not connected")
+
+
+class NoPriority(LightClientError):
+    def __init__(self) -> None:
+        super().__init__("priority too low to raise capacity")
+
+
+class CantFindMaximum(LightClientError):
+    def __init__(self) -> None:
+        super().__init__("unable to find maximum allowed capacity")
+
+
+class ClientPeer(Protocol):
+    """What the pool needs of a connected client."""
+
+    @property
+    def node_id(self) -> bytes: ...
+
+    @property
+    def free_id(self) -> str: ...
+
+    def inactive_allowance(self) -> int:
+        """ns an inactive free client may wait before it is disconnected."""
+        ...
+
+    def update_capacity(self, capacity: int, requested: bool) -> None: ...
+
+    def disconnect(self) -> None: ...
+
+
+@dataclass(eq=False)
+class _Entry:
+    peer: ClientPeer
+    balance: NodeBalance
+    connected_at: int
+    capacity: int = 0
+    temp_capacity: int = 0
+    min_target: int = 0
+    step_div: int = CAPACITY_STEP_DIV
+    bias: int = 0
+    in_temp: bool = False
+    requested: bool = False
+    inactive_timer: Timer | None = None
+    priority_flag: bool = False
+
+
+@dataclass
+class _Curve:
+    points: list[tuple[int, int]]  # (free capacity, next priority)
+    node_points: dict[bytes, list[int]] = field(default_factory=dict)
+    exclude_first: bool = False
+    excluded: list[int] = field(default_factory=list)
+
+    def exclude(self, node_id: bytes) -> _Curve:
+        own = self.node_points.get(node_id)
+        if own is None:
+            return self
+        return _Curve(self.points, self.node_points, False, sorted(own))
+
+    def point(self, i: int) -> tuple[int, int]:
+        free, pri = self.points[i]
+        if i == 0 and self.exclude_first:
+            free = 0
+        for e in self.excluded:
+            if e >= i and e + 1 < len(self.points):
+                free += self.points[e + 1][0] - self.points[e][0]
+        return free, pri
+
+    def max_capacity(self, priority: Callable[[int], int]) -> int:
+        """The most capacity available to a client whose priority at capacity c is
+        ``priority(c)`` (decreasing in c)."""
+        lo, hi = 0, len(self.points) - 1
+        while lo < hi:  # first m where not (free == 0 or priority(free) > nextPri)
+            mid = (lo + hi) // 2
+            free, next_pri = self.point(mid)
+            if free == 0 or priority(free) > next_pri:
+                lo = mid + 1
+            else:
+                hi = mid
+        m = lo
+        free_m, _ = self.point(m)
+        if free_m == 0 or m == 0:
+            return free_m
+        free_prev, pri_prev = self.point(m - 1)
+        if priority(free_m) > pri_prev:
+            return free_m
+        lo_c, hi_c = free_prev, free_m - 1
+        while lo_c < hi_c:  # largest c with c == 0 or priority(c) > pri_prev
+            mid = (lo_c + hi_c + 1) // 2
+            if mid == 0 or priority(mid) > pri_prev:
+                lo_c = mid
+            else:
+                hi_c = mid - 1
+        return lo_c
+
+
+class ClientPool:
+    """Free and priority clients sharing a total capacity."""
+
+    def __init__(
+        self,
+        tracker: BalanceTracker,
+        *,
+        min_cap: int,
+        connected_bias: int = DEFAULT_CONNECTED_BIAS,
+    ) -> None:
+        self.tracker = tracker
+        self.clock = tracker.clock
+        self.min_cap = min_cap
+        self.connected_bias = connected_bias
+        self.active_bias = max(connected_bias, 1)
+        self.max_count = 0
+        self.max_cap = 0
+        self.entries: dict[bytes, _Entry] = {}
+        self.default_pos = PriceFactors()
+        self.default_neg = PriceFactors()
+        self.stopped = False
+        self._temp: list[_Entry] = []
+
+    # -- counters --------------------------------------------------------------------
+
+    def active(self) -> tuple[int, int]:
+        """(number of active clients, their total capacity), committed."""
+        caps = [e.capacity for e in self.entries.values() if e.capacity]
+        return len(caps), sum(caps)
+
+    def _temp_counts(self) -> tuple[int, int]:
+        caps = [e.temp_capacity for e in self.entries.values() if e.temp_capacity]
+        return len(caps), sum(caps)
+
+    def connected(self) -> Iterator[_Entry]:
+        return iter(self.entries.values())
+
+    # -- configuration ---------------------------------------------------------------
+
+    def set_default_factors(self, pos: PriceFactors, neg: PriceFactors) -> None:
+        self.default_pos, self.default_neg = pos, neg
+
+    def set_limits(self, max_count: int, max_cap: int) -> None:
+        lowered = max_count < self.max_count or max_cap < self.max_cap
+        raised = max_count > self.max_count or max_cap > self.max_cap
+        self.max_count, self.max_cap = max_count, max_cap
+        if lowered:
+            self._enforce_limits()
+            self._finalize(True)
+        if raised:
+            self._try_activate(False)
+
+    def set_connected_bias(self, bias: int) -> None:
+        self.connected_bias = bias
+        self.active_bias = max(bias, 1)
+        self._try_activate(False)
+
+    # -- connections -----------------------------------------------------------------
+
+    def register(self, peer: ClientPeer) -> NodeBalance | None:
+        """A client connected; returns its balance (capacity is given through the peer)."""
+        if self.stopped:
+            return None
+        if peer.node_id in self.entries:
+            raise LightClientError("client already registered")
+        balance = self.tracker.open(peer.node_id, peer.free_id)
+        balance.set_price_factors(self.default_pos, self.default_neg)
+        entry = _Entry(peer, balance, self.clock.now(), min_target=self.min_cap)
+        self.entries[peer.node_id] = entry
+        balance.listener = _Listener(self, entry)
+        if not balance.balance.pos.is_zero():
+            entry.priority_flag = True
+            balance.check_priority_status()  # registers the zero callback
+        if not entry.priority_flag:
+            self._arm_inactive_timer(entry)
+        self._try_activate(False)
+        return balance
+
+    def unregister(self, peer: ClientPeer) -> None:
+        entry = self.entries.get(peer.node_id)
+        if entry is None:
+            return
+        entry.priority_flag = False
+        entry.balance.deactivate()
+        entry.balance.listener = None
+        entry.balance.remove_update_callback()
+        self._cancel_inactive_timer(entry)
+        had_capacity = entry.capacity != 0
+        del self.entries[peer.node_id]
+        if had_capacity:
+            self._try_activate(True)
+
+    def stop(self) -> None:
+        """Store every balance (the pool answers no more registrations)."""
+        for entry in self.entries.values():
+            entry.balance.get_balance()  # settle the charges up to now
+            entry.balance.store(pos=True, neg=True)
+        self.stopped = True
+
+    def persist_connected(self) -> None:
+        """Write the current balances of connected clients (called periodically)."""
+        for entry in self.entries.values():
+            entry.balance.get_balance()
+            entry.balance.store(pos=True, neg=True)
+
+    # -- priorities ------------------------------------------------------------------
+
+    def _active_key(self, e: _Entry) -> int:
+        if e.bias == 0:
+            return e.balance.priority(e.temp_capacity)
+        return e.balance.estimate_priority(e.temp_capacity, 0, 0, e.bias, True)
+
+    def _enter_temp(self, e: _Entry) -> None:
+        if not e.in_temp:
+            e.in_temp = True
+            self._temp.append(e)
+
+    def _enforce_limits(self) -> tuple[_Entry | None, int]:
+        last: _Entry | None = None
+        last_pri = MIN_INT64
+        while True:
+            count, cap = self._temp_counts()
+            if cap <= self.max_cap and count <= self.max_count:
+                return last, last_pri
+            active = [e for e in self.entries.values() if e.temp_capacity]
+            keyed = [(self._active_key(e), e) for e in active]
+            pri, c = min(keyed, key=lambda item: item[0])
+            self._enter_temp(c)
+            if c.temp_capacity == c.min_target or count > self.max_count:
+                c.temp_capacity = 0
+            else:
+                sub = max(1, c.temp_capacity // c.step_div)
+                if c.temp_capacity - sub < c.min_target:
+                    sub = c.temp_capacity - c.min_target
+                c.temp_capacity -= sub
+            last, last_pri = c, pri
+
+    def _finalize(self, commit: bool) -> None:
+        changes: list[tuple[_Entry, int, int]] = []
+        for e in self._temp:
+            old = e.capacity
+            if commit:
+                e.capacity = e.temp_capacity
+            else:
+                e.temp_capacity = e.capacity
+            e.in_temp = False
+            e.min_target = self.min_cap
+            e.step_div = CAPACITY_STEP_DIV
+            e.bias = 0
+            if e.capacity != old:
+                changes.append((e, old, e.capacity))
+        self._temp = []
+        for e, old, new in changes:
+            self._apply(e, old, new)
+
+    def _apply(self, e: _Entry, old: int, new: int) -> None:
+        if e.peer.node_id not in self.entries:
+            return
+        requested, e.requested = e.requested, False
+        if old == 0:
+            e.balance.set_capacity(new)
+            e.balance.activate()
+            self._cancel_inactive_timer(e)
+            e.peer.update_capacity(new, requested)
+        elif new == 0:
+            e.balance.deactivate()
+            e.peer.update_capacity(0, requested)
+            if not e.priority_flag:
+                self._arm_inactive_timer(e)
+        else:
+            e.balance.set_capacity(new)
+            e.peer.update_capacity(new, requested)
+
+    def _try_activate(self, commit: bool) -> None:
+        tried: set[bytes] = set()
+        while True:
+            waiting = [
+                e for e in self.entries.values()
+                if e.capacity == 0 and not e.in_temp and e.peer.node_id not in tried
+            ]  # fmt: skip
+            if not waiting:
+                break
+            c = max(waiting, key=lambda e: e.balance.priority(self.min_cap))
+            tried.add(c.peer.node_id)
+            self._enter_temp(c)
+            c.bias = self.active_bias
+            c.temp_capacity = self.min_cap
+            self._enforce_limits()
+            if c.temp_capacity > 0:
+                commit = True
+                c.bias = 0
+            else:
+                break
+        self._finalize(commit)
+
+    def _request_capacity(self, e: _Entry, min_target: int, max_target: int, bias: int) -> int:
+        min_target = max(min_target, self.min_cap)
+        max_target = max(max_target, min_target)
+        bias = max(bias, self.active_bias)
+        self._enter_temp(e)
+        if max_target > e.capacity:
+            e.step_div = FINE_STEP_DIV
+            e.bias = bias
+        e.temp_capacity = max_target
+        e.min_target = min_target
+        self._enforce_limits()
+        ok = min_target <= e.temp_capacity <= max_target and e.temp_capacity != e.capacity
+        self._finalize(ok)
+        return e.capacity
+
+    def set_capacity(self, node_id: bytes, requested_cap: int, bias: int, requested: bool) -> int:
+        """Change a client's capacity; returns the capacity it has afterwards."""
+        bias = max(bias, self.connected_bias)
+        e = self.entries.get(node_id)
+        if e is None:
+            raise NotConnected()
+        capacity = e.capacity
+        if capacity == 0:
+            return 0
+        requested_cap = max(requested_cap, self.min_cap)
+        if requested_cap > self.min_cap and not e.priority_flag:
+            raise NoPriority()
+        if requested_cap == capacity:
+            return capacity
+        e.requested = requested
+        if requested_cap > capacity:
+            curve = self.capacity_curve().exclude(node_id)
+            available = curve.max_capacity(
+                lambda c: e.balance.estimate_priority(c, 0, 0, bias, False)
+            )
+            if available < requested_cap:
+                e.requested = False
+                return capacity
+            min_target = max(capacity, requested_cap - requested_cap // 20)
+            max_target = requested_cap
+        else:
+            min_target = max_target = requested_cap
+        new = self._request_capacity(e, min_target, max_target, bias)
+        e.requested = False
+        if min_target <= new <= max_target:
+            return new
+        raise CantFindMaximum()
+
+    def capacity_curve(self) -> _Curve:
+        """How much capacity could be had at which priority (geth's capacity curve)."""
+        count, _ = self._temp_counts()
+        exclude_first = count == self.max_count
+        points: list[tuple[int, int]] = []
+        node_points: dict[bytes, list[int]] = {}
+        saved_max = self.max_cap
+        try:
+            while True:
+                _, active_cap = self._temp_counts()
+                if active_cap <= 0:
+                    break
+                free = max(self.max_cap - active_cap, 0)
+                self.max_cap = saved_max - (free + 1)
+                node, pri = self._enforce_limits()
+                self.max_cap = saved_max
+                if node is None:
+                    break
+                if points and pri < points[-1][1]:
+                    pri = points[-1][1]
+                points.append((free, pri))
+                node_points.setdefault(node.peer.node_id, []).append(len(points) - 1)
+        finally:
+            self.max_cap = saved_max
+            self._finalize(False)
+        points.append((self.max_cap, MAX_INT64))
+        return _Curve(points, node_points, exclude_first)
+
+    # -- inactive timeout and priority changes --------------------------------------------
+
+    def _arm_inactive_timer(self, e: _Entry) -> None:
+        self._cancel_inactive_timer(e)
+
+        def expire() -> None:
+            e.inactive_timer = None
+            if e.capacity == 0 and not e.priority_flag and e.peer.node_id in self.entries:
+                self.unregister(e.peer)
+                e.peer.disconnect()
+
+        e.inactive_timer = self.clock.after(e.peer.inactive_allowance(), expire)
+
+    def _cancel_inactive_timer(self, e: _Entry) -> None:
+        if e.inactive_timer is not None:
+            e.inactive_timer.stop()
+            e.inactive_timer = None
+
+    def _priority_gained(self, e: _Entry) -> None:
+        e.priority_flag = True
+        if e.capacity == 0:
+            self._cancel_inactive_timer(e)
+
+    def _priority_lost(self, e: _Entry) -> None:
+        e.priority_flag = False
+        if e.capacity > self.min_cap:
+            self._request_capacity(e, self.min_cap, self.min_cap, 0)
+        elif e.capacity == 0:
+            self._arm_inactive_timer(e)
+
+    def _priority_update(self, e: _Entry) -> None:
+        if not self._temp and e.peer.node_id in self.entries:
+            self._try_activate(False)
+
+
+class _Listener:
+    def __init__(self, pool: ClientPool, entry: _Entry) -> None:
+        self.pool = pool
+        self.entry = entry
+
+    def priority_gained(self, balance: NodeBalance) -> None:
+        self.pool._priority_gained(self.entry)
+
+    def priority_lost(self, balance: NodeBalance) -> None:
+        self.pool._priority_lost(self.entry)
+
+    def priority_update(self, balance: NodeBalance) -> None:
+        self.pool._priority_update(self.entry)

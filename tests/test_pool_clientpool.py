@@ -3,6 +3,7 @@ the fuzzer's invariant as a property test."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -192,7 +193,7 @@ def test_downgrade_priority_client() -> None:
 
 
 def test_negative_balance_calculation() -> None:
-    clock, pool, store = make_pool(factors=False)
+    clock, pool, _store = make_pool(factors=False)
     pool.tracker.set_expiration_tcs(0, 3600)
     slow = PriceFactors(1e-3, 0, 1)
     pool.set_default_factors(slow, slow)
@@ -259,10 +260,8 @@ def test_invariants_hold_under_random_operations(ops: list[tuple[int, int, int]]
         elif kind == 2:
             add_balance(pool, peer, value * 1000 - 10**8)
         elif kind == 3 and connected:
-            try:
+            with contextlib.suppress(NoPriority, NotConnected):
                 pool.set_capacity(peer.node_id, 1 + value % 8, SECOND, True)
-            except (NoPriority, NotConnected):
-                pass
         elif kind == 4:
             clock.run(value * 1000)
         elif kind == 5:

@@ -21,6 +21,9 @@ __all__ = [
     "decode_request_body",
     "go_int",
     "go_int64",
+    "go_map",
+    "go_string",
+    "go_string_list",
     "go_uint64",
     "parse_params",
 ]
@@ -84,6 +87,35 @@ def go_uint64(value: object) -> int:
 
 def go_int64(value: object) -> int:
     return _go_integer(value, "int64", -(2**63), 2**63 - 1)
+
+
+def go_string(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"json: cannot unmarshal {_go_kind(value)} into Go value of type string")
+    return value
+
+
+def go_string_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(
+            f"json: cannot unmarshal {_go_kind(value)} into Go value of type []string"
+        )
+    return [go_string(item) for item in value]
+
+
+def go_map(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        go_type = "map[string]interface {}"
+        raise InvalidInput(
+            f"json: cannot unmarshal {_go_kind(value)} into Go value of type {go_type}"
+        )
+    return value
 
 
 def go_int(value: object) -> int:

@@ -2,6 +2,7 @@
 
 Schema changelog (``meta.schema_version``):
   1  meta, sections, nodes.
+  2  pos_balances, neg_balances (the light server's client pool); 1 upgrades in place.
 
 A section and the trie nodes it added are written in one transaction, so a crash leaves
 either the whole section or none of it, and indexing resumes after the last whole section.
@@ -19,7 +20,7 @@ from lightclient.errors import InvalidInput, LightClientError
 
 __all__ = ["SCHEMA_VERSION", "Store", "StoreError"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "lightclient.sqlite"
 
 _SCHEMA = """
@@ -32,6 +33,17 @@ CREATE TABLE IF NOT EXISTS sections (
     td TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS nodes (hash BLOB PRIMARY KEY, rlp BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pos_balances (
+    node_id BLOB PRIMARY KEY,
+    base TEXT NOT NULL,
+    exp INTEGER NOT NULL,
+    meta TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS neg_balances (
+    free_id TEXT PRIMARY KEY,
+    base TEXT NOT NULL,
+    exp INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -91,7 +103,7 @@ class Store:
             raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
         store = cls(path, db)
         version = store.get_meta("schema_version")
-        if version is None:
+        if version is None or int(version) == 1:  # version 2 only added tables
             store.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
             raise StoreError(

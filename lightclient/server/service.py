@@ -1,0 +1,291 @@
+"""The light server's administration: the pool behind the server-side ``les_*`` methods.
+
+Follows the seed document's API (les-namespace.md) and geth v1.11.6's formats, with geth's
+defects fixed (server-pool.md §7): every parameter is validated before anything is applied;
+an empty ID list means all connected clients; a zero ``stop`` means the end of the ID space;
+capacities are integers within limits; bad IDs and negative counts are errors; balances are
+durable when ``les_addBalance`` returns and connected clients' charges are saved
+periodically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lightclient.core.nodeid import format_node_id, parse_node_id
+from lightclient.errors import InvalidInput, LightClientError
+from lightclient.pool.balance import BalanceTracker, NodeBalance, PriceFactors
+from lightclient.pool.clientpool import ClientPool
+from lightclient.pool.clock import MINUTE, SECOND, Clock
+from lightclient.store.balances import SqliteBalanceStore
+
+__all__ = ["DEFAULT_API_FACTORS", "PoolConfig", "PoolService", "go_duration"]
+
+_FACTOR_KEYS = {
+    "pricing/timeFactor": ("pos", "time"),
+    "pricing/capacityFactor": ("pos", "capacity"),
+    "pricing/requestCostFactor": ("pos", "request"),
+    "pricing/negative/timeFactor": ("neg", "time"),
+    "pricing/negative/capacityFactor": ("neg", "capacity"),
+    "pricing/negative/requestCostFactor": ("neg", "request"),
+}
+# Server defaults in API units (per second / per 1e9 cost units): {0, 1e9, 1e9}.
+DEFAULT_API_FACTORS = {"time": 0.0, "capacity": 1e9, "request": 1e9}
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    min_cap: int = 16000
+    max_count: int = 100  # --light.maxpeers
+    max_capacity: int = 1_600_000
+    connected_bias: int = 3 * MINUTE
+    pos_expiration_tc: float = 0.0  # seconds; 0: positive balances do not expire
+    neg_expiration_tc: float = 3600.0  # negative balances decay with a 1 h time constant
+    persist_interval: int = 5 * MINUTE
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String() for the values we print (e.g. -1s, 1.5ms, 3m0s)."""
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    n = abs(ns)
+    if n < 1000:
+        return f"{sign}{n}ns"
+    if n < 1_000_000:
+        return f"{sign}{_trim(n / 1000)}µs"
+    if n < SECOND:
+        return f"{sign}{_trim(n / 1_000_000)}ms"
+    hours, rest = divmod(n, 3600 * SECOND)
+    minutes, rest = divmod(rest, 60 * SECOND)
+    seconds = _trim(rest / SECOND)
+    if hours:
+        return f"{sign}{hours}h{minutes}m{seconds}s"
+    if minutes:
+        return f"{sign}{minutes}m{seconds}s"
+    return f"{sign}{seconds}s"
+
+
+def _trim(value: float) -> str:
+    text = f"{value:.9f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _go_float(value: float) -> float | int:
+    """Go prints whole float64 values without ``.0``; so do we."""
+    return int(value) if value.is_integer() and abs(value) < 1e21 else value
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class PoolService:
+    """Client pool, balance persistence and the admin operations behind ``les_*``."""
+
+    def __init__(self, clock: Clock, balances: SqliteBalanceStore, config: PoolConfig) -> None:
+        self.clock = clock
+        self.config = config
+        self.balances = balances
+        self.tracker = BalanceTracker(clock, balances)
+        pos_offset, neg_offset = balances.load_offsets()
+        self.tracker.set_expiration_tcs(config.pos_expiration_tc, config.neg_expiration_tc)
+        now = clock.now()
+        self.tracker.pos_exp.set_log_offset(now, pos_offset)
+        self.tracker.neg_exp.set_log_offset(now, neg_offset)
+        self.pool = ClientPool(self.tracker, min_cap=config.min_cap,
+                               connected_bias=config.connected_bias)  # fmt: skip
+        self.api_factors = {"pos": dict(DEFAULT_API_FACTORS), "neg": dict(DEFAULT_API_FACTORS)}
+        self._push_default_factors()
+        self.pool.set_limits(config.max_count, config.max_capacity)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _push_default_factors(self) -> None:
+        self.pool.set_default_factors(self._factors("pos"), self._factors("neg"))
+
+    def _factors(self, sign: str, source: Mapping[str, float] | None = None) -> PriceFactors:
+        values = source or self.api_factors[sign]
+        return PriceFactors(values["time"] / 1e9, values["capacity"] / 1e9,
+                            values["request"] / 1e9)  # fmt: skip
+
+    def _balance(self, node_id: bytes) -> tuple[NodeBalance, bool]:
+        entry = self.pool.entries.get(node_id)
+        if entry is not None:
+            return entry.balance, True
+        return self.tracker.open(node_id, ""), False
+
+    def persist(self) -> None:
+        """Save connected clients' balances and the expiration offsets (periodic task)."""
+        self.pool.persist_connected()
+        now = self.clock.now()
+        self.balances.save_offsets(
+            self.tracker.pos_exp.offset(now), self.tracker.neg_exp.offset(now)
+        )
+
+    def cleanup(self) -> int:
+        """Drop stored negative balances that expired to 1,000,000 or less."""
+        offset = self.tracker.neg_exp.offset(self.clock.now())
+        dropped = 0
+        for free_id, value in self.balances.all_negative():
+            if value.value(offset) <= 1_000_000:
+                self.balances.store_neg(free_id, None)
+                dropped += 1
+        return dropped
+
+    def stop(self) -> None:
+        self.pool.stop()
+        self.persist()
+
+    # -- les_* -------------------------------------------------------------------------
+
+    def server_info(self) -> dict[str, int]:
+        _count, connected = self.pool.active()
+        priority = sum(
+            e.capacity for e in self.pool.entries.values() if e.capacity and e.priority_flag
+        )
+        return {
+            "freeClientCapacity": self.config.min_cap,
+            "maximumCapacity": self.config.max_capacity,
+            "minimumCapacity": self.config.min_cap,
+            "priorityConnectedCapacity": priority,
+            "totalCapacity": self.pool.max_cap,
+            "totalConnectedCapacity": connected,
+        }
+
+    def _info(self, node_id: bytes) -> dict[str, Any]:
+        balance, connected = self._balance(node_id)
+        pos, neg = balance.get_balance()
+        info: dict[str, Any] = {
+            "isConnected": connected,
+            "pricing/balance": pos,
+            "pricing/balanceMeta": self.balances.load_meta(node_id) or "",
+            "priority": pos != 0,
+        }
+        if connected:
+            entry = self.pool.entries[node_id]
+            info["capacity"] = entry.capacity
+            info["connectionTime"] = _go_float((self.clock.now() - entry.connected_at) / SECOND)
+            info["pricing/negBalance"] = neg
+        return info
+
+    def client_info(self, ids: Sequence[str] | None) -> dict[str, Any]:
+        parsed = [parse_node_id(i) for i in ids or []]
+        if not parsed:
+            parsed = list(self.pool.entries)
+        return {format_node_id(node_id): self._info(node_id) for node_id in sorted(set(parsed))}
+
+    def priority_client_info(self, start: bytes, stop: bytes, max_count: int) -> dict[str, Any]:
+        if max_count < 0:
+            raise InvalidInput(f"maxCount must not be negative, got {max_count}")
+        end = None if stop == b"\x00" * 32 else stop
+        ids = self.balances.positive_ids(start, end, max_count + 1)
+        result: dict[str, Any] = {}
+        for node_id in ids[:max_count]:
+            result[format_node_id(node_id)] = self._info(node_id)
+        if len(ids) > max_count:
+            result[format_node_id(ids[max_count])] = {}
+        return result
+
+    def add_balance(self, node: str, amount: int, meta: str | None = None) -> list[int]:
+        node_id = parse_node_id(node)
+        balance, _connected = self._balance(node_id)
+        old, new = balance.add_balance(amount, meta)
+        return [old, new]
+
+    def _parse_params(self, params: object, *, per_client: bool) -> dict[str, float | int]:
+        if not isinstance(params, dict):
+            raise InvalidInput("the parameters must be an object")
+        parsed: dict[str, float | int] = {}
+        for name, value in params.items():
+            if name in _FACTOR_KEYS:
+                number = _number(value)
+                if number is None or number < 0 or not math.isfinite(number):
+                    raise InvalidInput(f"invalid value for parameter '{name}'")
+                parsed[name] = number
+            elif name == "capacity" and per_client:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or (isinstance(value, float) and not value.is_integer())
+                ):
+                    raise InvalidInput(
+                        "invalid value for parameter 'capacity': it must be an integer"
+                    )
+                capacity = int(value)
+                if not self.config.min_cap <= capacity <= self.config.max_capacity:
+                    raise InvalidInput(
+                        f"invalid value for parameter 'capacity': {capacity} is outside "
+                        f"[{self.config.min_cap}, {self.config.max_capacity}]"
+                    )
+                parsed[name] = capacity
+            else:
+                kind = "client" if per_client else "default"
+                raise InvalidInput(f"invalid {kind} parameter '{name}'")
+        return parsed
+
+    def _apply_factors(self, base: dict[str, dict[str, float]], parsed: Mapping[str, Any]) -> None:
+        for name, value in parsed.items():
+            if name in _FACTOR_KEYS:
+                sign, field_name = _FACTOR_KEYS[name]
+                base[sign][field_name] = float(value)
+
+    def set_client_params(self, ids: Sequence[str] | None, params: object) -> None:
+        parsed = self._parse_params(params, per_client=True)
+        targets = [parse_node_id(i) for i in ids or []]
+        if not targets:
+            targets = list(self.pool.entries)
+        missing = [t for t in targets if t not in self.pool.entries]
+        if missing:
+            raise LightClientError(
+                "client(s) not connected: " + ", ".join(format_node_id(m) for m in missing)
+            )
+        if "capacity" in parsed:
+            for node_id in targets:
+                entry = self.pool.entries[node_id]
+                if parsed["capacity"] > self.config.min_cap and not entry.priority_flag:
+                    raise LightClientError(
+                        f"client {format_node_id(node_id)}: priority too low to raise capacity"
+                    )
+        has_factors = any(name in _FACTOR_KEYS for name in parsed)
+        failures: list[str] = []
+        for node_id in targets:
+            entry = self.pool.entries[node_id]
+            if has_factors:
+                current = {
+                    sign: {
+                        "time": f.time * 1e9, "capacity": f.capacity * 1e9,
+                        "request": f.request * 1e9,
+                    }
+                    for sign, f in (("pos", entry.balance.pos_factor),
+                                    ("neg", entry.balance.neg_factor))
+                }  # fmt: skip
+                self._apply_factors(current, parsed)
+                entry.balance.set_price_factors(
+                    self._factors("pos", current["pos"]), self._factors("neg", current["neg"])
+                )
+            if "capacity" in parsed:
+                wanted = int(parsed["capacity"])
+                granted = self.pool.set_capacity(node_id, wanted, 0, False)
+                if granted != wanted:
+                    failures.append(
+                        f"{format_node_id(node_id)}: granted {granted} of {wanted}"
+                        + (" (client inactive)" if granted == 0 else "")
+                    )
+        if failures:
+            raise LightClientError("insufficient capacity: " + "; ".join(failures))
+
+    def set_default_params(self, params: object) -> None:
+        parsed = self._parse_params(params, per_client=False)
+        self._apply_factors(self.api_factors, parsed)
+        self._push_default_factors()
+
+    def set_connected_bias(self, bias: int) -> None:
+        if bias < 0:
+            raise InvalidInput(f"bias illegal: {go_duration(bias)} less than 0")
+        self.pool.set_connected_bias(bias)

@@ -1,0 +1,90 @@
+"""Client balances in the SQLite store (the client pool's persistence).
+
+Every write is its own committed transaction (WAL, synchronous=FULL): when
+``les_addBalance`` returns, the balance is on disk. Values are geth's ExpiredValue
+``{base, exp}``; base is stored as decimal text because it may exceed SQLite's int64.
+"""
+
+from __future__ import annotations
+
+from lightclient.pool.expiration import ExpiredValue
+from lightclient.store.sqlite import Store
+
+__all__ = ["SqliteBalanceStore"]
+
+
+class SqliteBalanceStore:
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+        self.store = store
+
+    def load_pos(self, node_id: bytes) -> ExpiredValue:
+        row = self.db.execute(
+            "SELECT base, exp FROM pos_balances WHERE node_id = ?", (node_id,)
+        ).fetchone()
+        return ExpiredValue(int(row[0]), int(row[1])) if row else ExpiredValue()
+
+    def load_meta(self, node_id: bytes) -> str | None:
+        row = self.db.execute(
+            "SELECT meta FROM pos_balances WHERE node_id = ?", (node_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def load_neg(self, free_id: str) -> ExpiredValue:
+        row = self.db.execute(
+            "SELECT base, exp FROM neg_balances WHERE free_id = ?", (free_id,)
+        ).fetchone()
+        return ExpiredValue(int(row[0]), int(row[1])) if row else ExpiredValue()
+
+    def store_pos(self, node_id: bytes, value: ExpiredValue | None, meta: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM pos_balances WHERE node_id = ?", (node_id,))
+        else:
+            self.db.execute(
+                "INSERT OR REPLACE INTO pos_balances (node_id, base, exp, meta) VALUES (?, ?, ?, "
+                "COALESCE(?, (SELECT meta FROM pos_balances WHERE node_id = ?)))",
+                (node_id, str(value.base), value.exp, meta, node_id),
+            )
+
+    def store_neg(self, free_id: str, value: ExpiredValue | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM neg_balances WHERE free_id = ?", (free_id,))
+        else:
+            self.db.execute(
+                "INSERT OR REPLACE INTO neg_balances (free_id, base, exp) VALUES (?, ?, ?)",
+                (free_id, str(value.base), value.exp),
+            )
+
+    def positive_ids(self, start: bytes, stop: bytes | None, limit: int) -> list[bytes]:
+        """Node IDs with a stored positive balance in [start, stop) (None: to the end)."""
+        if limit <= 0:
+            return []
+        if stop is None:
+            rows = self.db.execute(
+                "SELECT node_id FROM pos_balances WHERE node_id >= ? ORDER BY node_id LIMIT ?",
+                (start, limit),
+            )
+        else:
+            rows = self.db.execute(
+                "SELECT node_id FROM pos_balances WHERE node_id >= ? AND node_id < ? "
+                "ORDER BY node_id LIMIT ?",
+                (start, stop, limit),
+            )
+        return [bytes(r[0]) for r in rows]
+
+    def all_negative(self) -> list[tuple[str, ExpiredValue]]:
+        rows = self.db.execute("SELECT free_id, base, exp FROM neg_balances")
+        return [(str(r[0]), ExpiredValue(int(r[1]), int(r[2]))) for r in rows]
+
+    def save_offsets(self, pos: int, neg: int) -> None:
+        self.store.set_meta("expiration_offsets", f"{pos},{neg}")
+
+    def load_offsets(self) -> tuple[int, int]:
+        text = self.store.get_meta("expiration_offsets")
+        if not text:
+            return 0, 0
+        try:
+            pos, neg = (int(x) for x in text.split(","))
+        except ValueError:
+            return 0, 0
+        return pos, neg

@@ -1,0 +1,217 @@
+"""The server-side les_* methods over a real socket, on a pool with a manual clock and a real
+SQLite file; and a balance that survives SIGKILL right after les_addBalance returns."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lightclient.pool.clock import MINUTE, SECOND, ManualClock
+from lightclient.rpc.les_admin import les_admin_methods
+from lightclient.rpc.server import RpcServer
+from lightclient.server.service import PoolConfig, PoolService, go_duration
+from lightclient.store.balances import SqliteBalanceStore
+from lightclient.store.sqlite import Store
+from lightclient.testing.threads import serve_app_in_thread
+
+
+@dataclass(eq=False)
+class Peer:
+    index: int
+    cap: int = 0
+
+    @property
+    def node_id(self) -> bytes:
+        return bytes([self.index]) * 32
+
+    @property
+    def free_id(self) -> str:
+        return f"10.0.0.{self.index}"
+
+    def inactive_allowance(self) -> int:
+        return 10 * SECOND
+
+    def update_capacity(self, capacity: int, requested: bool) -> None:
+        self.cap = capacity
+
+    def disconnect(self) -> None:
+        pass
+
+
+CONFIG = PoolConfig(min_cap=100, max_count=3, max_capacity=1000)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[PoolService, ManualClock, Path]]:
+    clock = ManualClock()
+    store = Store.open(tmp_path)
+    yield PoolService(clock, SqliteBalanceStore(store), CONFIG), clock, tmp_path
+    store.close()
+
+
+@pytest.fixture
+def rpc(service: tuple[PoolService, ManualClock, Path]) -> Iterator[Any]:
+    server = RpcServer(les_admin_methods(service[0]), ["les"])
+    with serve_app_in_thread(server.app) as url:
+        import urllib.request
+
+        def call(method: str, *params: Any) -> Any:
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+            request = urllib.request.Request(
+                url, body.encode(), {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+
+        yield call
+
+
+def test_server_info_and_client_info(service: Any, rpc: Any) -> None:
+    pool_service, clock, _ = service
+    peers = [Peer(i) for i in range(1, 3)]
+    for p in peers:
+        pool_service.pool.register(p)
+    info = rpc("les_serverInfo")["result"]
+    assert info == {"freeClientCapacity": 100, "maximumCapacity": 1000, "minimumCapacity": 100,
+                    "priorityConnectedCapacity": 0, "totalCapacity": 1000,
+                    "totalConnectedCapacity": 200}  # fmt: skip
+    clock.run(90 * SECOND)
+    everyone = rpc("les_clientInfo", [])["result"]
+    assert set(everyone) == {p.node_id.hex() for p in peers}
+    one = everyone["01" * 32]
+    assert one["isConnected"] and one["capacity"] == 100 and one["connectionTime"] == 90
+    assert one["pricing/balance"] == 0 and not one["priority"]
+    # Default factors: capacity 1e9 per second per 1e6 capacity -> 100 * 1e3 per second,
+    # charged at the interval's midpoint and decaying with the 1 h time constant since.
+    expected = 90 * 100 * 1000 * math.exp(-45 / 3600)
+    assert abs(one["pricing/negBalance"] - expected) <= expected / 2000
+    unknown = rpc("les_clientInfo", ["0x" + "ee" * 32])["result"]["ee" * 32]
+    assert unknown == {"isConnected": False, "pricing/balance": 0,
+                       "pricing/balanceMeta": "", "priority": False}  # fmt: skip
+    bad = rpc("les_clientInfo", ["nonsense"])
+    assert (
+        bad["error"]["code"] == -32602 and "invalid node ID 'nonsense'" in bad["error"]["message"]
+    )
+
+
+def test_add_balance_meta_and_enode_ids(service: Any, rpc: Any) -> None:
+    pool_service, _, _ = service
+    from eth_keys.datatypes import PrivateKey
+
+    key = PrivateKey(b"\x07" * 32)
+    enode = f"enode://{key.public_key.to_bytes().hex()}@127.0.0.1:30303"
+    node_id = bytes.fromhex(pool_service.client_info([enode]).popitem()[0])
+    from lightclient.core.keccak import keccak
+
+    assert node_id == keccak(key.public_key.to_bytes())
+    assert rpc("les_addBalance", enode, 1000, "order #1")["result"] == [0, 1000]
+    assert rpc("les_addBalance", node_id.hex(), 500)["result"] == [1000, 1500]  # v1.11.6 form
+    info = rpc("les_clientInfo", [node_id.hex()])["result"][node_id.hex()]
+    assert info["pricing/balance"] == 1500 and info["pricing/balanceMeta"] == "order #1"
+    assert rpc("les_addBalance", enode, -5000)["result"] == [1500, 0]
+    assert rpc("les_addBalance", enode, 1)["result"] == [0, 1]
+    over = rpc("les_addBalance", enode, 2**63 - 1)
+    assert over["error"] == {"code": -32000, "message": "balance overflow"}
+    bad = rpc("les_addBalance", enode, 1.5)
+    assert bad["error"]["message"] == (
+        "invalid argument 1: json: cannot unmarshal number 1.5 into Go value of type int64"
+    )
+
+
+def test_priority_client_info(service: Any, rpc: Any) -> None:
+    for i in (3, 5, 9):
+        rpc("les_addBalance", (bytes([i]) * 32).hex(), 10**9)
+    zero = "0x" + "00" * 32
+    everything = rpc("les_priorityClientInfo", zero, zero, 10)["result"]
+    assert list(everything) == [(bytes([i]) * 32).hex() for i in (3, 5, 9)]  # stop 0 = to the end
+    page = rpc("les_priorityClientInfo", zero, zero, 2)["result"]
+    assert page[(bytes([9]) * 32).hex()] == {}  # the next ID, as a marker
+    ranged = rpc("les_priorityClientInfo", "0x" + "04" * 32, "0x" + "09" * 32, 10)["result"]
+    assert list(ranged) == [(bytes([5]) * 32).hex()]
+    negative = rpc("les_priorityClientInfo", zero, zero, -1)
+    assert negative["error"]["code"] == -32602
+    bad = rpc("les_priorityClientInfo", "0x12", zero, 1)
+    assert bad["error"]["code"] == -32602 and "invalid argument 0" in bad["error"]["message"]
+
+
+def test_set_client_params_validates_first(service: Any, rpc: Any) -> None:
+    pool_service, _, _ = service
+    paid, free = Peer(1), Peer(2)
+    rpc("les_addBalance", paid.node_id.hex(), 10**15)
+    pool_service.pool.register(paid)
+    pool_service.pool.register(free)
+    # Empty list = all connected clients: both get the new factors.
+    assert rpc("les_setClientParams", [], {"pricing/timeFactor": 2e9})["result"] is None
+    for p in (paid, free):
+        assert pool_service.pool.entries[p.node_id].balance.pos_factor.time == 2.0
+    # One bad parameter: nothing is applied, whatever the order.
+    bad = rpc("les_setClientParams", [], {"pricing/timeFactor": 5e9, "pricing/capacityFactor": -1})
+    assert bad["error"]["message"] == "invalid value for parameter 'pricing/capacityFactor'"
+    assert pool_service.pool.entries[paid.node_id].balance.pos_factor.time == 2.0
+    unknown = rpc("les_setClientParams", [], {"colour": 1})
+    assert unknown["error"]["message"] == "invalid client parameter 'colour'"
+    for value in (150.5, 50, 10**6, True):
+        wrong = rpc("les_setClientParams", [paid.node_id.hex()], {"capacity": value})
+        assert "invalid value for parameter 'capacity'" in wrong["error"]["message"]
+    gone = rpc("les_setClientParams", [("ab" * 32)], {"pricing/timeFactor": 1})
+    assert gone["error"]["message"] == f"client(s) not connected: {'ab' * 32}"
+    assert rpc("les_setClientParams", [paid.node_id.hex()], {"capacity": 400})["result"] is None
+    assert paid.cap == 400
+    too_low = rpc("les_setClientParams", [free.node_id.hex()], {"capacity": 200})
+    assert "priority too low to raise capacity" in too_low["error"]["message"]
+    richer = Peer(3)
+    rpc("les_addBalance", richer.node_id.hex(), 10**18)
+    pool_service.pool.register(richer)
+    assert rpc("les_setClientParams", [richer.node_id.hex()], {"capacity": 500})["result"] is None
+    greedy = rpc("les_setClientParams", [paid.node_id.hex()], {"capacity": 900})
+    assert greedy["error"]["message"].startswith(f"insufficient capacity: {paid.node_id.hex()}")
+    assert rpc("les_serverInfo")["result"]["priorityConnectedCapacity"] == paid.cap + richer.cap
+
+
+def test_default_params_and_bias(service: Any, rpc: Any) -> None:
+    pool_service, _, _ = service
+    assert rpc("les_setDefaultParams", {"pricing/negative/timeFactor": 3e9})["result"] is None
+    newcomer = Peer(7)
+    pool_service.pool.register(newcomer)
+    assert pool_service.pool.entries[newcomer.node_id].balance.neg_factor.time == 3.0
+    cap = rpc("les_setDefaultParams", {"capacity": 200})
+    assert cap["error"]["message"] == "invalid default parameter 'capacity'"
+    assert rpc("les_setConnectedBias", 10**9)["result"] is None
+    assert pool_service.pool.connected_bias == 10**9
+    negative = rpc("les_setConnectedBias", -(10**9))
+    assert negative["error"]["message"] == "bias illegal: -1s less than 0"
+    assert go_duration(3 * MINUTE) == "3m0s" and go_duration(1_500_000) == "1.5ms"
+
+
+def test_paid_balance_survives_sigkill(tmp_path: Path) -> None:
+    """les_addBalance is durable when it returns: the process dies at once, nothing is lost."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from lightclient.pool.clock import ManualClock
+        from lightclient.server.service import PoolConfig, PoolService
+        from lightclient.store.balances import SqliteBalanceStore
+        from lightclient.store.sqlite import Store
+        service = PoolService(ManualClock(), SqliteBalanceStore(Store.open({str(tmp_path)!r})),
+                              PoolConfig())
+        print(service.add_balance("0x" + "42" * 32, 123456789, "paid"), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == -signal.SIGKILL
+    assert result.stdout.strip() == "[0, 123456789]"
+    store = Store.open(tmp_path)
+    service = PoolService(ManualClock(), SqliteBalanceStore(store), PoolConfig())
+    info = service.client_info(["42" * 32])["42" * 32]
+    assert info["pricing/balance"] == 123456789 and info["pricing/balanceMeta"] == "paid"
+    store.close()

@@ -119,5 +119,16 @@ class EmbeddedHeaderSource:
             out.append(RawHeader(number, block_hash, raw))
         return out
 
+    async def number_of(self, block_hash: bytes) -> int | None:
+        """The number of the canonical block with that hash, if any."""
+        from eth.exceptions import HeaderNotFound
+
+        try:
+            header = self.chain.chain.chaindb.get_block_header_by_hash(block_hash)
+        except HeaderNotFound:
+            return None
+        number = int(header.block_number)
+        return number if self.chain.header_rlp(number)[0] == block_hash else None
+
     async def close(self) -> None:
         return None

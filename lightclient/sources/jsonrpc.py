@@ -263,6 +263,13 @@ class JsonRpcHeaderSource:
             out.append(self._raw_header(number, block))
         return out
 
+    async def number_of(self, block_hash: bytes) -> int | None:
+        """The number of the block with that hash, if the node knows it."""
+        block = await self.call("eth_getBlockByHash", ["0x" + block_hash.hex(), False])
+        if not isinstance(block, dict) or not isinstance(block.get("number"), str):
+            return None
+        return int(block["number"], 16)
+
     def _raw_header(self, number: int, block: Any) -> RawHeader:
         if block is None:
             raise ChainGap(f"{self.url} has no block {number}", block=number)

@@ -126,5 +126,11 @@ class MemoryHeaderSource:
             raise ChainGap(f"{self._description} has no block {max(start, lo)}", block=start)
         return self._headers[lo : lo + count]
 
+    async def number_of(self, block_hash: bytes) -> int | None:
+        for header in self._headers:
+            if header.hash == block_hash:
+                return header.number
+        return None
+
     async def close(self) -> None:
         return None

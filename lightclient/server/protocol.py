@@ -1,0 +1,77 @@
+"""The light-serving protocol: what a light client and a light server say over WebSocket.
+
+JSON messages (hex strings for bytes), modelled on LES/4's requests and costs:
+
+1. server -> ``{"type": "challenge", "protocol": "lightclient/1", "nonce", "genesis",
+   "sectionSize", "head": {"number", "hash"}, "checkpoint": {...} | null}``
+2. client -> ``{"type": "hello", "pubkey": "0x<64 bytes>", "signature": "0x<65 bytes>"}``:
+   a secp256k1 signature of :func:`auth_digest` (nonce) by the client's node key; the node ID
+   is keccak256(pubkey), the enode ID.
+3. server -> ``{"type": "welcome", "nodeId", "capacity", "bufLimit", "minRecharge", "costs"}``
+   or ``{"type": "refused", "reason"}`` and the socket closes.
+4. then requests ``{"id", "method", "params"}`` and answers ``{"id", "result", "bv"}`` /
+   ``{"id", "error": {"code", "message"}, "bv"}``; ``bv`` is the client's buffer value.
+   The server may send ``{"type": "capacity", "capacity", "bufLimit", "minRecharge"}`` and
+   ``{"type": "announce", "head": {...}}`` at any time.
+
+Methods: ``getHeaders`` {origin: number or hash, amount, skip, reverse}; ``getHelperTrieProofs``
+{type: 0 (CHT) or 1 (BloomTrie), trieIdx, keys: [hex], auxReq: 0 or 2} -> {proofs, auxData};
+``getHead``; ``getCheckpoint``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lightclient.core.keccak import keccak
+
+__all__ = [
+    "BUF_LIMIT_RATIO",
+    "COSTS",
+    "ERR_BUFFER",
+    "ERR_INACTIVE",
+    "ERR_INVALID",
+    "ERR_UNAVAILABLE",
+    "MAX_REQUEST_ERRORS",
+    "PROTOCOL",
+    "Cost",
+    "auth_digest",
+]
+
+PROTOCOL = "lightclient/1"
+BUF_LIMIT_RATIO = 6000  # buffer limit = capacity * 6000 (6 s of recharge), as geth
+MAX_REQUEST_ERRORS = 20  # invalid requests before the server hangs up
+
+ERR_INVALID = -32602  # malformed request
+ERR_UNAVAILABLE = -32001  # the server does not have what was asked
+ERR_BUFFER = -32005  # flow-control buffer exceeded: the client is frozen for a while
+ERR_INACTIVE = -32006  # the client has no capacity (waiting in the pool)
+
+HT_CANONICAL = 0
+HT_BLOOMBITS = 1
+AUX_HEADER = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    base: int
+    per_item: int
+    max_count: int
+
+    def max_cost(self, count: int) -> int:
+        return self.base + count * self.per_item
+
+
+# geth's max-cost list with default settings (spec §5.1): headers {300000, 60000},
+# helper-trie proofs {0, 2000000}; head and checkpoint queries are small fixed costs.
+COSTS = {
+    "getHeaders": Cost(300_000, 60_000, 192),
+    "getHelperTrieProofs": Cost(0, 2_000_000, 64),
+    "getHead": Cost(50_000, 0, 1),
+    "getCheckpoint": Cost(50_000, 0, 1),
+}
+
+
+def auth_digest(nonce: bytes) -> bytes:
+    """What a client signs to prove its node ID for one connection."""
+    return keccak(b"lightclient/1 auth:" + nonce)

@@ -1,0 +1,221 @@
+"""The light client: trusts one checkpoint and verifies every header and bloom vector a
+server sends against it (CHT and BloomTrie proofs, hash links). A server that sends
+anything that does not verify is dropped; requests go to the best remaining server.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_keys.datatypes import PrivateKey
+
+from lightclient.client.connection import ServerConnection, ServerError
+from lightclient.core.checkpoint import TrustedCheckpoint
+from lightclient.core.header import Header, decode_header
+from lightclient.core.hexutil import decode_hex
+from lightclient.core.proofs import verify_bloom_proof, verify_cht_proof
+from lightclient.core.sections import bloom_trie_key, cht_key
+from lightclient.errors import (
+    HeaderSourceError,
+    InvalidHeader,
+    InvalidProof,
+    LightClientError,
+    SourceUnavailable,
+)
+from lightclient.server.protocol import AUX_HEADER, HT_BLOOMBITS, HT_CANONICAL
+
+__all__ = ["LightClient", "NoServer"]
+
+log = logging.getLogger(__name__)
+HEADER_BATCH = 192
+
+
+class NoServer(SourceUnavailable):
+    """No usable light server is left."""
+
+
+@dataclass
+class _Server:
+    url: str
+    connection: ServerConnection
+    score: int = 0  # verified answers minus failures
+
+
+@dataclass
+class LightClient:
+    checkpoint: TrustedCheckpoint
+    section_size: int
+    server_urls: list[str]
+    node_key: PrivateKey
+    oracle_address: str | None = None
+    servers: list[_Server] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)  # url -> why
+    headers: dict[int, Header] = field(default_factory=dict)
+    td: dict[int, int] = field(default_factory=dict)
+    head: Header | None = None
+
+    @property
+    def checkpoint_block(self) -> int:
+        return self.checkpoint.head_block(self.section_size)
+
+    async def start(self) -> None:
+        for url in self.server_urls:
+            connection = ServerConnection(url, self.node_key)
+            try:
+                await connection.connect()
+            except SourceUnavailable as exc:
+                self.dropped[url] = str(exc)
+                log.warning("light server %s: %s", url, exc)
+                continue
+            self.servers.append(_Server(url, connection))
+        if not self.servers:
+            raise NoServer("no light server could be reached: " + "; ".join(
+                f"{u}: {why}" for u, why in self.dropped.items()))  # fmt: skip
+
+    async def close(self) -> None:
+        for server in self.servers:
+            await server.connection.close()
+        self.servers = []
+
+    def _best(self) -> _Server:
+        usable = [s for s in self.servers if s.connection.connected]
+        if not usable:
+            raise NoServer("no usable light server is left: " + "; ".join(
+                f"{u}: {why}" for u, why in self.dropped.items()))  # fmt: skip
+        return max(usable, key=lambda s: (s.connection.capacity > 0, s.score))
+
+    async def _drop(self, server: _Server, why: str) -> None:
+        log.warning("dropping light server %s: %s", server.url, why)
+        self.dropped[server.url] = why
+        self.servers.remove(server)
+        await server.connection.close()
+
+    async def _ask(self, method: str, params: dict[str, Any], verify: Any) -> Any:
+        """Ask the best server; a wrong answer drops it and the next one is asked."""
+        while True:
+            server = self._best()
+            try:
+                answer = await server.connection.request(method, params)
+                result = verify(answer)
+            except (InvalidProof, InvalidHeader, HeaderSourceError) as exc:
+                await self._drop(server, f"sent data that does not verify: {exc}")
+                continue
+            except ServerError as exc:
+                server.score -= 1
+                raise SourceUnavailable(f"{server.url}: {exc}") from None
+            except (TypeError, ValueError, KeyError) as exc:
+                await self._drop(server, f"sent a malformed answer: {exc}")
+                continue
+            server.score += 1
+            return result
+
+    # -- verified data ----------------------------------------------------------------------
+
+    async def _cht_header(self, number: int) -> tuple[Header, int]:
+        cp = self.checkpoint
+
+        def verify(answer: dict[str, Any]) -> tuple[Header, int]:
+            proof = [_hex(node) for node in answer["proofs"]]
+            aux = answer["auxData"]
+            if len(aux) != 1:
+                raise InvalidProof("invalid number of response entries")
+            checked = verify_cht_proof(cp.cht_root, number, proof, _hex(aux[0]))
+            return checked.header, checked.td
+
+        params = {"type": HT_CANONICAL, "trieIdx": cp.section_index,
+                  "keys": ["0x" + cht_key(number).hex()], "auxReq": AUX_HEADER}  # fmt: skip
+        header, td = await self._ask("getHelperTrieProofs", params, verify)
+        return header, td
+
+    async def header_by_number(self, number: int) -> Header:
+        """A header, verified: by CHT proof up to the checkpoint, by hash links after it."""
+        known = self.headers.get(number)
+        if known is not None:
+            return known
+        if 0 <= number <= self.checkpoint_block:
+            header, td = await self._cht_header(number)
+            self.headers[number], self.td[number] = header, td
+            return header
+        raise LightClientError(f"block {number} is not known (head is {self.head_number})")
+
+    @property
+    def head_number(self) -> int:
+        return self.head.number if self.head is not None else self.checkpoint_block
+
+    async def bloom_bits(self, bit: int, section: int) -> bytes:
+        """The verified bit vector of bloom bit ``bit`` over ``section`` (all zero if absent)."""
+        cp = self.checkpoint
+        if section > cp.section_index:
+            raise LightClientError(f"no trusted bloom trie for section {section}")
+
+        def verify(answer: dict[str, Any]) -> bytes:
+            proof = [_hex(node) for node in answer["proofs"]]
+            return verify_bloom_proof(cp.bloom_root, bit, section, proof, self.section_size)
+
+        params = {"type": HT_BLOOMBITS, "trieIdx": cp.section_index,
+                  "keys": ["0x" + bloom_trie_key(bit, section).hex()]}  # fmt: skip
+        vector: bytes = await self._ask("getHelperTrieProofs", params, verify)
+        return vector
+
+    async def sync(self) -> Header:
+        """Jump to the checkpoint's section head by CHT proof, then follow the hash links to
+        the server's head. Returns the new head."""
+        cp = self.checkpoint
+        start = self.checkpoint_block
+        if start not in self.headers:
+            header, td = await self._cht_header(start)
+            if header.hash != cp.section_head:
+                raise InvalidProof("the CHT proves a section head other than the checkpoint's")
+            self.headers[start], self.td[start] = header, td
+        head = self.head or self.headers[start]
+        while True:
+            server_head = await self._ask("getHead", {}, lambda a: int(a["number"]))
+            if server_head <= head.number:
+                break
+            first = head.number + 1
+            amount = min(HEADER_BATCH, server_head - head.number)
+            parent = head
+
+            def verify(
+                answer: list[str], first: int = first, parent: Header = parent
+            ) -> list[Header]:
+                out: list[Header] = []
+                previous = parent
+                for offset, text in enumerate(answer):
+                    header = decode_header(_hex(text))
+                    if header.number != first + offset or header.parent_hash != previous.hash:
+                        raise InvalidHeader(
+                            f"header {first + offset} does not link to the verified chain",
+                            block=first + offset,
+                        )
+                    out.append(header)
+                    previous = header
+                if not out:
+                    raise InvalidHeader("the server sent no headers", block=first)
+                return out
+
+            batch = await self._ask("getHeaders", {"origin": first, "amount": amount}, verify)
+            for header in batch:
+                self.headers[header.number] = header
+                self.td[header.number] = self.td[header.number - 1] + header.difficulty
+            head = batch[-1]
+            self.head = head
+        self.head = head
+        return head
+
+    # -- what the client's own RPC serves --------------------------------------------------------
+
+    def latest_checkpoint(self) -> TrustedCheckpoint | None:
+        return self.checkpoint
+
+    def get_checkpoint(self, index: int) -> TrustedCheckpoint | None:
+        return self.checkpoint if index == self.checkpoint.section_index else None
+
+
+def _hex(text: object) -> bytes:
+    raw = decode_hex(text)
+    if raw is None:
+        raise ValueError(f"not hex: {text!r}")
+    return raw

@@ -1,0 +1,155 @@
+"""One light client's connection to one light server (see lightclient.server.protocol)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+import aiohttp
+from eth_keys.datatypes import PrivateKey
+
+from lightclient.core.nodeid import node_id_from_pubkey
+from lightclient.errors import LightClientError, SourceUnavailable
+from lightclient.server.protocol import ERR_BUFFER, PROTOCOL, auth_digest
+
+__all__ = ["ServerConnection", "ServerError", "ServerRefused"]
+
+
+class ServerError(LightClientError):
+    """The server answered a request with an error."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ServerRefused(SourceUnavailable):
+    """The server did not admit us (bad handshake, pool full, already connected...)."""
+
+
+class ServerConnection:
+    def __init__(self, url: str, node_key: PrivateKey, *, timeout: float = 15.0) -> None:
+        self.url = url
+        self.node_key = node_key
+        self.node_id = node_id_from_pubkey(node_key.public_key.to_bytes())
+        self.timeout = timeout
+        self.challenge: dict[str, Any] = {}
+        self.capacity = 0
+        self.buffer = 0
+        self.head: dict[str, Any] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self.capacity_changed = asyncio.Event()
+
+    async def connect(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        try:
+            self._ws = await self._session.ws_connect(self.url, max_msg_size=1 << 24)
+            self.challenge = await self._receive_json()
+            if (
+                self.challenge.get("type") != "challenge"
+                or self.challenge.get("protocol") != PROTOCOL
+            ):
+                raise ServerRefused(f"{self.url} does not speak {PROTOCOL}")
+            nonce = bytes.fromhex(str(self.challenge["nonce"])[2:])
+            signature = self.node_key.sign_msg_hash(auth_digest(nonce))
+            sig = (signature.r.to_bytes(32, "big") + signature.s.to_bytes(32, "big")
+                   + bytes((signature.v + 27,)))  # fmt: skip
+            await self._ws.send_str(json.dumps({
+                "type": "hello", "pubkey": "0x" + self.node_key.public_key.to_bytes().hex(),
+                "signature": "0x" + sig.hex(),
+            }))  # fmt: skip
+            welcome = await self._receive_json()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await self.close()
+            raise SourceUnavailable(f"cannot reach {self.url}: {exc}") from None
+        except (KeyError, ValueError) as exc:
+            await self.close()
+            raise ServerRefused(f"{self.url}: malformed handshake ({exc})") from None
+        if welcome.get("type") != "welcome":
+            await self.close()
+            raise ServerRefused(f"{self.url} refused us: {welcome.get('reason', welcome)}")
+        self.capacity = int(welcome.get("capacity", 0))
+        self.buffer = int(welcome.get("bufLimit", 0))
+        self.head = self.challenge.get("head")
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _receive_json(self) -> dict[str, Any]:
+        assert self._ws is not None
+        message = await self._ws.receive(timeout=self.timeout)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise ServerRefused(
+                f"{self.url} closed the connection: {message.extra or message.type}"
+            )
+        data = json.loads(message.data)
+        if not isinstance(data, dict):
+            raise ValueError("a message must be a JSON object")
+        return data
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        reason: Exception = SourceUnavailable(f"{self.url} closed the connection")
+        try:
+            async for message in self._ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    data = json.loads(message.data)
+                except ValueError:
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                kind = data.get("type")
+                if kind == "capacity":
+                    self.capacity = int(data.get("capacity", 0))
+                    self.capacity_changed.set()
+                elif kind == "announce":
+                    self.head = data.get("head")
+                elif "id" in data:
+                    future = self._waiting.pop(data["id"], None)
+                    if future is not None and not future.done():
+                        future.set_result(data)
+        except (aiohttp.ClientError, OSError) as exc:
+            reason = SourceUnavailable(f"{self.url}: {exc}")
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(reason)
+        self._waiting.clear()
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
+    async def request(self, method: str, params: dict[str, Any], *, retries: int = 20) -> Any:
+        """Send a request; waits and retries while the server says the buffer is exhausted."""
+        for _ in range(retries):
+            if not self.connected:
+                raise SourceUnavailable(f"{self.url} is not connected")
+            rid = next(self._ids)
+            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._waiting[rid] = future
+            assert self._ws is not None
+            await self._ws.send_str(json.dumps({"id": rid, "method": method, "params": params}))
+            answer = await asyncio.wait_for(future, self.timeout)
+            self.buffer = int(answer.get("bv", self.buffer))
+            error = answer.get("error")
+            if error is None:
+                return answer.get("result")
+            if error.get("code") == ERR_BUFFER:
+                await asyncio.sleep(0.05)
+                continue
+            raise ServerError(int(error.get("code", 0)), str(error.get("message")))
+        raise ServerError(ERR_BUFFER, f"{self.url}: the buffer did not recharge in time")
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()

@@ -14,7 +14,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lightclient.cli import dev, index, oracle, serve, verify
+    from lightclient.cli import client, dev, index, oracle, serve, verify
 
     parser = argparse.ArgumentParser(
         prog="lightclient",
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     oracle.add_commands(commands)
     verify.add_commands(commands)
     serve.add_commands(commands)
+    client.add_commands(commands)
     dev.add_commands(commands)
     return parser
 

@@ -18,7 +18,7 @@ from lightclient.cli.verify import add_oracle_options, add_sync_options, oracle_
 __all__ = ["add_commands", "default_datadir", "serve_until_stopped"]
 
 log = logging.getLogger(__name__)
-KNOWN_MODULES = ("les", "rpc")
+KNOWN_MODULES = ("les", "eth", "rpc")
 
 
 def default_datadir() -> Path:
@@ -55,7 +55,53 @@ def add_commands(commands: Any) -> None:
     )  # for tests: stop after this long
     add_oracle_options(serve, required=False)
     add_sync_options(serve)
+    add_light_serve_options(serve)
     serve.set_defaults(handler=lambda args: asyncio.run(_serve(args)))
+
+
+def add_light_serve_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "light serving (headers and proofs to light clients, shared by the client pool; the "
+        "admin les_* methods are then served on --http)"
+    )
+    group.add_argument("--light-serve", type=host_port, metavar="HOST:PORT",
+                       help="serve light clients over WebSocket here")  # fmt: skip
+    group.add_argument("--capacity", type=non_negative, default=1_600_000, metavar="N",
+                       help="total capacity shared by clients (default 1600000)")  # fmt: skip
+    group.add_argument("--min-capacity", type=non_negative, default=16000, metavar="N",
+                       help="capacity of a free client (default 16000)")  # fmt: skip
+    group.add_argument("--max-peers", type=non_negative, default=100, metavar="N",
+                       help="most active light clients (default 100)")  # fmt: skip
+    group.add_argument("--price-time", type=float, default=0.0, metavar="X",
+                       help="balance units per second of connection (default 0)")  # fmt: skip
+    group.add_argument("--price-capacity", type=float, default=1e9, metavar="X",
+                       help="per second per 1e6 capacity (default 1e9)")  # fmt: skip
+    group.add_argument("--price-request", type=float, default=1e9, metavar="X",
+                       help="per 1e9 request cost units (default 1e9)")  # fmt: skip
+
+
+def pool_config(args: argparse.Namespace) -> Any:
+    from lightclient.errors import InvalidInput
+    from lightclient.server.service import PoolConfig
+
+    if args.min_capacity <= 0 or args.capacity < args.min_capacity:
+        raise InvalidInput("--min-capacity must be positive and at most --capacity")
+    for name in ("price_time", "price_capacity", "price_request"):
+        if getattr(args, name) < 0:
+            raise InvalidInput(f"--{name.replace('_', '-')} must not be negative")
+    return PoolConfig(min_cap=args.min_capacity, max_count=args.max_peers,
+                      max_capacity=args.capacity)  # fmt: skip
+
+
+def default_params(args: argparse.Namespace) -> dict[str, float]:
+    return {
+        "pricing/timeFactor": args.price_time,
+        "pricing/capacityFactor": args.price_capacity,
+        "pricing/requestCostFactor": args.price_request,
+        "pricing/negative/timeFactor": args.price_time,
+        "pricing/negative/capacityFactor": args.price_capacity,
+        "pricing/negative/requestCostFactor": args.price_request,
+    }
 
 
 async def serve_until_stopped(
@@ -146,11 +192,27 @@ async def _serve(args: argparse.Namespace) -> int:
                     await sleep_unless_stopped(stop, args.poll * 4)
 
             methods = les_checkpoint_methods(store, oracle.address if oracle else None)
+            light = None
+            if args.light_serve:
+                from lightclient.rpc.les_admin import les_admin_methods
+                from lightclient.server.runtime import start_light_server
+
+                light_host, light_port = args.light_serve
+                light = await start_light_server(
+                    source, store, section_size=size, config=pool_config(args),
+                    host=light_host, port=light_port, default_params=default_params(args),
+                )  # fmt: skip
+                sys.stderr.write(f"serving light clients on {light.url}\n")
+                methods += les_admin_methods(light.service)
             host, port = args.http
-            return await serve_until_stopped(
-                methods, args.http_api, host, port, [follow, watch_oracle],
-                max_runtime=args.max_runtime,
-            )  # fmt: skip
+            try:
+                return await serve_until_stopped(
+                    methods, args.http_api, host, port, [follow, watch_oracle],
+                    max_runtime=args.max_runtime,
+                )  # fmt: skip
+            finally:
+                if light is not None:
+                    await light.stop()
     finally:
         await source.close()
         store.close()

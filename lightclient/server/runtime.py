@@ -1,0 +1,88 @@
+"""Assembling a running light server: pool service, WebSocket endpoint, periodic tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from lightclient.aio import sleep_unless_stopped
+from lightclient.errors import InvalidInput
+from lightclient.pool.clock import SECOND, SystemClock
+from lightclient.server.lightserve import LightServer
+from lightclient.server.service import PoolConfig, PoolService
+from lightclient.sources.base import HeaderSource, checked_headers
+from lightclient.store.balances import SqliteBalanceStore
+from lightclient.store.sqlite import Store
+
+__all__ = ["RunningLightServer", "start_light_server"]
+
+CLEANUP_INTERVAL = 3600  # seconds between sweeps of expired negative balances
+
+
+@dataclass
+class RunningLightServer:
+    server: LightServer
+    service: PoolService
+    runner: web.AppRunner
+    url: str
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.runner.cleanup()
+        self.service.stop()
+
+
+async def start_light_server(
+    source: HeaderSource,
+    store: Store,
+    *,
+    section_size: int,
+    config: PoolConfig,
+    host: str,
+    port: int,
+    default_params: dict[str, float] | None = None,
+    announce_interval: float = 4.0,
+    inactive_allowance: int = 10 * SECOND,
+) -> RunningLightServer:
+    """Start serving light clients on ws://host:port; returns the running server."""
+    genesis = checked_headers(await source.headers(0, 1), 0, None)[0].hash
+    store.bind(genesis=genesis.hex())
+    clock = SystemClock()
+    service = PoolService(clock, SqliteBalanceStore(store), config)
+    if default_params:
+        service.set_default_params(default_params)
+    server = LightServer(source, store, service, clock, section_size=section_size,
+                         genesis_hash=genesis, inactive_allowance=inactive_allowance)  # fmt: skip
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    runner = web.AppRunner(server.app(), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    running = RunningLightServer(server, service, runner,
+                                 f"ws://{host}:{sock.getsockname()[1]}")  # fmt: skip
+
+    async def persist() -> None:
+        while not await sleep_unless_stopped(running.stop_event, config.persist_interval / SECOND):
+            service.persist()
+
+    async def cleanup() -> None:
+        while not await sleep_unless_stopped(running.stop_event, CLEANUP_INTERVAL):
+            service.cleanup()
+
+    async def announce() -> None:
+        while not await sleep_unless_stopped(running.stop_event, announce_interval):
+            await server.announce_head()
+
+    running.tasks = [asyncio.ensure_future(t()) for t in (persist, cleanup, announce)]
+    return running

@@ -25,6 +25,9 @@ CURL = (
     "  curl -s -H 'Content-Type: application/json' "
     '-d \'{{"jsonrpc":"2.0","id":1,"method":"les_latestCheckpoint","params":[]}}\' '
     "{url}\n"
+    "  curl -s -H 'Content-Type: application/json' "
+    '-d \'{{"jsonrpc":"2.0","id":1,"method":"les_clientInfo","params":[[]]}}\' '
+    "{url}\n"
 )
 
 
@@ -44,6 +47,10 @@ def add_commands(commands: Any) -> None:
     dev.add_argument("--once", action="store_true",
                      help="exit after the first sections are registered and verified")  # fmt: skip
     dev.add_argument("--json", action="store_true", help="print each verdict as JSON")
+    dev.add_argument("--light-serve", type=host_port, default=("127.0.0.1", 0), metavar="HOST:PORT",
+                     help="where light clients connect (default: a free port)")  # fmt: skip
+    dev.add_argument("--light-clients", type=non_negative, default=2, metavar="N",
+                     help="in-process light clients to run (default 2)")  # fmt: skip
     dev.set_defaults(handler=lambda args: asyncio.run(_dev(args)))
 
 
@@ -90,6 +97,7 @@ async def _dev(args: argparse.Namespace) -> int:
     _say(f"mining {args.sections} sections of {size} blocks with logs...")
     await kit.mine_sections(args.sections)
     await register_ready()
+    light, clients = await _light_side(args, kit, store)
     _say(f"ready in {time.monotonic() - started:.1f} s")
     host, port = args.http
 
@@ -102,16 +110,63 @@ async def _dev(args: argparse.Namespace) -> int:
                 await register_ready()
             await sleep_unless_stopped(stop, args.block_time)
 
+    async def clients_follow(stop: asyncio.Event) -> None:
+        from lightclient.aio import sleep_unless_stopped
+
+        while not await sleep_unless_stopped(stop, 2.0):
+            for client in clients:
+                try:
+                    await client.sync()
+                except Exception as exc:  # a demo keeps going
+                    _say(f"light client sync failed: {exc}")
+
     try:
         if args.once:
+            if args.json:
+                print_json({"serverInfo": light.service.server_info(),
+                            "clientInfo": light.service.client_info([])})  # fmt: skip
             return 0
         from lightclient.cli.serve import serve_until_stopped
+        from lightclient.rpc.les_admin import les_admin_methods
 
+        methods = les_checkpoint_methods(store, kit.oracle.address) + les_admin_methods(
+            light.service
+        )
         return await serve_until_stopped(
-            les_checkpoint_methods(store, kit.oracle.address), ["les", "rpc"], host, port,
-            [keep_mining], banner=CURL,
+            methods, ["les", "rpc"], host, port, [keep_mining, clients_follow], banner=CURL,
         )  # fmt: skip
     finally:
+        for client in clients:
+            await client.close()
+        await light.stop()
         await kit.close()
         store.close()
         scratch.cleanup()
+
+
+async def _light_side(args: argparse.Namespace, kit: Any, store: Any) -> tuple[Any, list[Any]]:
+    """A light server over the dev chain, and light clients synced from its checkpoint."""
+    import os
+
+    from eth_keys.datatypes import PrivateKey
+
+    from lightclient.client.client import LightClient
+    from lightclient.server.runtime import start_light_server
+    from lightclient.server.service import PoolConfig
+
+    host, port = args.light_serve
+    config = PoolConfig(min_cap=16000, max_count=10, max_capacity=160000)
+    light = await start_light_server(kit.source, store, section_size=kit.section_size,
+                                     config=config, host=host, port=port)  # fmt: skip
+    _say(f"light server on {light.url} (10 clients of capacity 16000 at most)")
+    checkpoint = store.latest_checkpoint()
+    clients = []
+    for _ in range(args.light_clients):
+        client = LightClient(checkpoint, kit.section_size, [light.url], PrivateKey(os.urandom(32)),
+                             kit.oracle.address)  # fmt: skip
+        await client.start()
+        head = await client.sync()
+        clients.append(client)
+        _say(f"light client {client.servers[0].connection.node_id.hex()[:16]}... synced from "
+             f"checkpoint {checkpoint.section_index} to block {head.number}")  # fmt: skip
+    return light, clients

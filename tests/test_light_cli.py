@@ -1,0 +1,109 @@
+"""The light server and client as processes against anvil: a paid balance survives SIGKILL,
+and `lightclient client` serves verified headers and its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import require_anvil
+
+from lightclient.testing.anvil import AnvilProcess
+
+SIZE = 16
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rpc(port: int, method: str, *params: Any) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}", body.encode(),
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def wait_for(port: int, method: str, check: Any, timeout: float = 40) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = rpc(port, method)
+            if check(last):
+                return last
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{method} never answered as expected; last answer {last}")
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "lightclient.cli.main", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    if process.poll() is None:
+        process.terminate()
+    _, err = process.communicate(timeout=30)
+    return err
+
+
+def test_server_kill_restart_and_client(tmp_path: Path) -> None:
+    require_anvil()
+    with AnvilProcess() as node:
+        node.rpc("anvil_mine", [hex(3 * SIZE + 5)])
+        admin, light = free_port(), free_port()
+        serve_args = ["serve", "--rpc", node.url, "--http", f"127.0.0.1:{admin}",
+                      "--light-serve", f"127.0.0.1:{light}", "--datadir", str(tmp_path / "data"),
+                      "--section-size", str(SIZE), "--confirmations", "2", "--poll", "0.2"]  # fmt: skip
+        server = start(*serve_args)
+        try:
+            wait_for(admin, "les_latestCheckpoint", lambda a: "result" in a)
+            paid = "0x" + "5a" * 32
+            assert rpc(admin, "les_addBalance", paid, 10**12, "invoice 7")["result"] == [0, 10**12]
+        finally:
+            server.send_signal(signal.SIGKILL)
+            server.communicate(timeout=30)
+        assert server.returncode == -signal.SIGKILL
+        server = start(*serve_args)
+        client = None
+        try:
+            wait_for(admin, "les_serverInfo", lambda a: "result" in a)
+            info = rpc(admin, "les_clientInfo", [paid])["result"]["5a" * 32]
+            assert info["pricing/balance"] == 10**12 and info["pricing/balanceMeta"] == "invoice 7"
+            checkpoint = rpc(admin, "les_latestCheckpoint")["result"]
+            cp_file = tmp_path / "checkpoint.json"
+            cp_file.write_text(json.dumps({"sectionIndex": int(checkpoint[0], 16),
+                                           "sectionHead": checkpoint[1], "chtRoot": checkpoint[2],
+                                           "bloomRoot": checkpoint[3]}))  # fmt: skip
+            client_port = free_port()
+            client = start("client", "--server", f"ws://127.0.0.1:{light}", "--checkpoint",
+                           "file", "--checkpoint-file", str(cp_file), "--section-size", str(SIZE),
+                           "--http", f"127.0.0.1:{client_port}", "--poll", "0.5")  # fmt: skip
+            head = int(node.rpc("eth_blockNumber"), 16)
+            answer = wait_for(client_port, "eth_blockNumber",
+                              lambda a: a.get("result") == hex(head))  # fmt: skip
+            assert answer["result"] == hex(head)
+            old = rpc(client_port, "eth_getBlockByNumber", "0x3", False)["result"]
+            assert old["hash"] == node.rpc("eth_getBlockByNumber", ["0x3", False])["hash"]
+            assert rpc(client_port, "les_latestCheckpoint")["result"] == checkpoint
+            connected = rpc(admin, "les_clientInfo", [])["result"]
+            assert len(connected) == 1 and next(iter(connected.values()))["isConnected"]
+        finally:
+            if client is not None:
+                stop(client)
+            stop(server)

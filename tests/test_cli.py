@@ -160,7 +160,16 @@ def test_dev_sets_everything_up() -> None:
     result = run("dev", "--once", "--json", "--sections", "2", "--section-size", "32",
                  "--confirmations", "4")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    verdict = json.loads(result.stdout.splitlines()[-1])
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    verdict = next(line for line in lines if "verified" in line)
     assert verdict["verified"] and verdict["sectionIndex"] == 1
     assert verdict["registeredHash"] == verdict["localHash"]
+    # The last line: the light server's view, with the two dev light clients connected.
+    info = lines[-1]
+    server = info["serverInfo"]
+    assert server["totalConnectedCapacity"] == 2 * server["minimumCapacity"]
+    assert len(info["clientInfo"]) == 2
+    assert all(
+        c["isConnected"] and c["pricing/negBalance"] > 0 for c in info["clientInfo"].values()
+    )
     assert "published in block" in result.stderr and "ready in" in result.stderr

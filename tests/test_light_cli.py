@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import require_anvil
 
 from lightclient.testing.anvil import AnvilProcess
@@ -67,9 +66,12 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
     with AnvilProcess() as node:
         node.rpc("anvil_mine", [hex(3 * SIZE + 5)])
         admin, light = free_port(), free_port()
-        serve_args = ["serve", "--rpc", node.url, "--http", f"127.0.0.1:{admin}",
-                      "--light-serve", f"127.0.0.1:{light}", "--datadir", str(tmp_path / "data"),
-                      "--section-size", str(SIZE), "--confirmations", "2", "--poll", "0.2"]  # fmt: skip
+        data = str(tmp_path / "data")
+        serve_args = [
+            "serve", "--rpc", node.url, "--http", f"127.0.0.1:{admin}",
+            "--light-serve", f"127.0.0.1:{light}", "--datadir", data,
+            "--section-size", str(SIZE), "--confirmations", "2", "--poll", "0.2",
+        ]  # fmt: skip
         server = start(*serve_args)
         try:
             wait_for(admin, "les_latestCheckpoint", lambda a: "result" in a)

@@ -111,8 +111,6 @@ async def _dev(args: argparse.Namespace) -> int:
             await sleep_unless_stopped(stop, args.block_time)
 
     async def clients_follow(stop: asyncio.Event) -> None:
-        from lightclient.aio import sleep_unless_stopped
-
         while not await sleep_unless_stopped(stop, 2.0):
             for client in clients:
                 try:

@@ -154,6 +154,10 @@ class ClientPool:
         self.default_neg = PriceFactors()
         self.stopped = False
         self._temp: list[_Entry] = []
+        # Running totals over temp capacities, and the clients waiting with capacity 0.
+        self._count = 0
+        self._cap = 0
+        self._waiting: dict[bytes, _Entry] = {}
 
     # -- counters --------------------------------------------------------------------
 
@@ -163,8 +167,17 @@ class ClientPool:
         return len(caps), sum(caps)
 
     def _temp_counts(self) -> tuple[int, int]:
-        caps = [e.temp_capacity for e in self.entries.values() if e.temp_capacity]
-        return len(caps), sum(caps)
+        return self._count, self._cap
+
+    def _set_temp(self, e: _Entry, capacity: int) -> None:
+        """Change a temporary capacity, keeping the running totals in step."""
+        old = e.temp_capacity
+        self._cap += capacity - old
+        if old == 0 and capacity:
+            self._count += 1
+        elif old and capacity == 0:
+            self._count -= 1
+        e.temp_capacity = capacity
 
     def connected(self) -> Iterator[_Entry]:
         return iter(self.entries.values())
@@ -201,6 +214,7 @@ class ClientPool:
         balance.set_price_factors(self.default_pos, self.default_neg)
         entry = _Entry(peer, balance, self.clock.now(), min_target=self.min_cap)
         self.entries[peer.node_id] = entry
+        self._waiting[peer.node_id] = entry
         balance.listener = _Listener(self, entry)
         if not balance.balance.pos.is_zero():
             entry.priority_flag = True
@@ -220,7 +234,9 @@ class ClientPool:
         entry.balance.remove_update_callback()
         self._cancel_inactive_timer(entry)
         had_capacity = entry.capacity != 0
+        self._set_temp(entry, 0)
         del self.entries[peer.node_id]
+        self._waiting.pop(peer.node_id, None)
         if had_capacity:
             self._try_activate(True)
 
@@ -261,12 +277,12 @@ class ClientPool:
             pri, c = min(keyed, key=lambda item: item[0])
             self._enter_temp(c)
             if c.temp_capacity == c.min_target or count > self.max_count:
-                c.temp_capacity = 0
+                self._set_temp(c, 0)
             else:
                 sub = max(1, c.temp_capacity // c.step_div)
                 if c.temp_capacity - sub < c.min_target:
                     sub = c.temp_capacity - c.min_target
-                c.temp_capacity -= sub
+                self._set_temp(c, c.temp_capacity - sub)
             last, last_pri = c, pri
 
     def _finalize(self, commit: bool) -> None:
@@ -276,8 +292,12 @@ class ClientPool:
             if commit:
                 e.capacity = e.temp_capacity
             else:
-                e.temp_capacity = e.capacity
+                self._set_temp(e, e.capacity)
             e.in_temp = False
+            if e.capacity == 0 and e.peer.node_id in self.entries:
+                self._waiting[e.peer.node_id] = e
+            else:
+                self._waiting.pop(e.peer.node_id, None)
             e.min_target = self.min_cap
             e.step_div = CAPACITY_STEP_DIV
             e.bias = 0
@@ -309,16 +329,15 @@ class ClientPool:
         tried: set[bytes] = set()
         while True:
             waiting = [
-                e for e in self.entries.values()
-                if e.capacity == 0 and not e.in_temp and e.peer.node_id not in tried
-            ]  # fmt: skip
+                e for node_id, e in self._waiting.items() if not e.in_temp and node_id not in tried
+            ]
             if not waiting:
                 break
             c = max(waiting, key=lambda e: e.balance.priority(self.min_cap))
             tried.add(c.peer.node_id)
             self._enter_temp(c)
             c.bias = self.active_bias
-            c.temp_capacity = self.min_cap
+            self._set_temp(c, self.min_cap)
             self._enforce_limits()
             if c.temp_capacity > 0:
                 commit = True
@@ -335,7 +354,7 @@ class ClientPool:
         if max_target > e.capacity:
             e.step_div = FINE_STEP_DIV
             e.bias = bias
-        e.temp_capacity = max_target
+        self._set_temp(e, max_target)
         e.min_target = min_target
         self._enforce_limits()
         ok = min_target <= e.temp_capacity <= max_target and e.temp_capacity != e.capacity

@@ -39,6 +39,7 @@ test: lint typecheck unit
 
 bench: install
 	$(PY) benchmarks/bench_sections.py
+	$(PY) benchmarks/bench_pool.py
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -4,14 +4,16 @@ the fuzzer's invariant as a property test."""
 from __future__ import annotations
 
 import contextlib
+import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightclient.pool.balance import BalanceTracker, PriceFactors
-from lightclient.pool.clientpool import ClientPool, NoPriority, NotConnected
+from lightclient.pool.clientpool import CantFindMaximum, ClientPool, NoPriority, NotConnected
 from lightclient.pool.clock import MINUTE, SECOND, ManualClock
 from lightclient.pool.memstore import MemoryBalanceStore
 
@@ -240,39 +242,112 @@ def test_inactive_client() -> None:
     assert (p1.cap, p2.cap) == (1, 0)
 
 
+def apply_op(
+    clock: ManualClock, pool: ClientPool, peers: list[Peer], op: tuple[int, int, int]
+) -> None:
+    """One random pool operation (a connection, a payment, a capacity request, time...)."""
+    kind, index, value = op
+    peer = peers[index]
+    connected = peer.node_id in pool.entries
+    if kind == 0 and not connected:
+        peer.cap = 0
+        pool.register(peer)
+    elif kind == 1 and connected:
+        pool.unregister(peer)
+        peer.cap = 0
+    elif kind == 2:
+        add_balance(pool, peer, value * 1000 - 10**8)
+    elif kind == 3 and connected:
+        with contextlib.suppress(NoPriority, NotConnected):
+            pool.set_capacity(peer.node_id, 1 + value % 8, SECOND, True)
+    elif kind == 4:
+        clock.run(value * 1000)
+    elif kind == 5:
+        pool.set_limits(1 + value % 7, 1 + value % 15)
+    else:
+        pool.set_connected_bias(value * 1000)
+    for p in peers:
+        if p.events:
+            p.events.clear()
+            p.cap = 0
+
+
+OPS = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 19), st.integers(0, 10**6)), max_size=60)
+
+
 @settings(max_examples=60, deadline=None)
-@given(ops=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 19), st.integers(0, 10**6)),
-                    max_size=60))  # fmt: skip
+@given(ops=OPS)
 def test_invariants_hold_under_random_operations(ops: list[tuple[int, int, int]]) -> None:
     """geth's vflux fuzzer invariant: what peers were told adds up to the pool's active
     count and capacity, which stay within the limits."""
     clock, pool, _ = make_pool(limits=(5, 12), bias=SECOND)
     peers = [Peer(i) for i in range(20)]
-    for kind, index, value in ops:
-        peer = peers[index]
-        connected = peer.node_id in pool.entries
-        if kind == 0 and not connected:
-            peer.cap = 0
-            pool.register(peer)
-        elif kind == 1 and connected:
-            pool.unregister(peer)
-            peer.cap = 0
-        elif kind == 2:
-            add_balance(pool, peer, value * 1000 - 10**8)
-        elif kind == 3 and connected:
-            with contextlib.suppress(NoPriority, NotConnected):
-                pool.set_capacity(peer.node_id, 1 + value % 8, SECOND, True)
-        elif kind == 4:
-            clock.run(value * 1000)
-        elif kind == 5:
-            pool.set_limits(1 + value % 7, 1 + value % 15)
-        else:
-            pool.set_connected_bias(value * 1000)
-        for p in peers:
-            if p.events:
-                p.events.clear()
-                p.cap = 0
+    for op in ops:
+        apply_op(clock, pool, peers, op)
         count, cap = pool.active()
         told = [p.cap for p in peers if p.node_id in pool.entries and p.cap]
         assert (len(told), sum(told)) == (count, cap)
         assert count <= pool.max_count and cap <= pool.max_cap
+
+
+class ScanningPool(ClientPool):
+    """The reference: every step scans all active clients for the lowest (priority,
+    connection order), as the pool did before its heap."""
+
+    def _lowest_active(self) -> tuple[int, Any]:
+        keyed = [(self._active_key(e), e.seq, e) for e in self.entries.values() if e.temp_capacity]
+        key, _, entry = min(keyed, key=lambda item: item[:2])
+        return key, entry
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=OPS)
+def test_heap_order_equals_a_full_scan(ops: list[tuple[int, int, int]]) -> None:
+    """The heap that picks whom to cut gives the same capacities, op by op, as a scan."""
+    clock_a, fast, _ = make_pool(limits=(5, 12), bias=SECOND)
+    clock_b = ManualClock()
+    slow = ScanningPool(
+        BalanceTracker(clock_b, MemoryBalanceStore()), min_cap=1, connected_bias=SECOND
+    )
+    slow.set_default_factors(FACTORS, FACTORS)
+    slow.set_limits(5, 12)
+    peers_a = [Peer(i) for i in range(20)]
+    peers_b = [Peer(i) for i in range(20)]
+    for op in ops:
+        apply_op(clock_a, fast, peers_a, op)
+        apply_op(clock_b, slow, peers_b, op)
+        assert [p.cap for p in peers_a] == [p.cap for p in peers_b]
+        assert fast.entries.keys() == slow.entries.keys()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_heap_order_equals_a_full_scan_long_runs(seed: int) -> None:
+    """Long seeded runs with many priority clients of large capacities, where most steps
+    cut several clients in 1/4 and 1/100 steps: the heap and the scan still agree."""
+    rng = random.Random(seed)
+    pools = []
+    for cls in (ClientPool, ScanningPool):
+        clock = ManualClock()
+        pool = cls(BalanceTracker(clock, MemoryBalanceStore()), min_cap=1, connected_bias=SECOND)
+        pool.set_default_factors(FACTORS, FACTORS)
+        pool.set_limits(12, 400)
+        pools.append((clock, pool, [Peer(i) for i in range(30)]))
+    for _ in range(1500):
+        kind = rng.choice((0, 0, 1, 2, 2, 3, 3, 3, 3, 4, 5, 6))
+        op = (kind, rng.randrange(30), rng.randrange(10**6))
+        if kind == 3:
+            op = (3, op[1], rng.randrange(1, 120) * 8 + rng.randrange(8))
+        if kind == 5:
+            op = (5, 0, 150 + rng.randrange(250))
+        for clock, pool, peers in pools:
+            if kind == 3:
+                peer = peers[op[1]]
+                if peer.node_id in pool.entries:
+                    with contextlib.suppress(NoPriority, NotConnected, CantFindMaximum):
+                        pool.set_capacity(peer.node_id, op[2], SECOND, True)
+            elif kind == 5:
+                pool.set_limits(12, op[2])
+            else:
+                apply_op(clock, pool, peers, op)
+        peers_a, peers_b = pools[0][2], pools[1][2]
+        assert [p.cap for p in peers_a] == [p.cap for p in peers_b]

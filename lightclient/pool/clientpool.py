@@ -1,22 +1,30 @@
 """The client pool: who is served, with how much capacity (geth's ClientPool and
 priorityPool, spec shared/spec/server-pool.md §2).
 
-Single-threaded and driven by an injected clock. Exact priorities are evaluated when needed
-instead of geth's lazy queue (§7.21); the observable rules are kept: a candidate is judged
-by its priority estimated after the connection bias, reductions go in 1/4 steps (1/100 for
-the requester), changes are made on a temporary copy and committed only when the target is
-met, and estimates are strictly below the current priority.
+Single-threaded and driven by an injected clock. Priorities are computed exactly instead of
+geth's lazy queue (§7.21): within one operation a client's priority depends only on its own
+balance, temporary capacity and bias, so one heap of active clients, built when a limit is
+first exceeded and given a fresh item whenever a client's temporary capacity or bias
+changes, finds each next client to cut in O(log n) (geth's tests describe the same order).
+The heap is dropped when the operation commits or rolls back, because balances move
+between operations. The observable
+rules are kept: a candidate is judged by its priority estimated after the connection bias,
+reductions go in 1/4 steps (1/100 for the requester), changes are made on a temporary copy
+and committed only when the target is met, and estimates are strictly below the current
+priority. Ties go to the client that connected first.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from lightclient.errors import LightClientError
 from lightclient.pool.balance import BalanceTracker, NodeBalance, PriceFactors
-from lightclient.pool.clock import MINUTE, Timer
+from lightclient.pool.clock import MINUTE, SECOND, Timer
 
 __all__ = [
     "CantFindMaximum",
@@ -31,6 +39,7 @@ MIN_INT64 = -(2**63)
 CAPACITY_STEP_DIV = 4
 FINE_STEP_DIV = 100
 DEFAULT_CONNECTED_BIAS = 3 * MINUTE
+CURVE_CACHE_TIME = 10 * SECOND  # geth reuses an unforced capacity curve this long
 
 
 class NotConnected(LightClientError):
@@ -80,6 +89,8 @@ class _Entry:
     requested: bool = False
     inactive_timer: Timer | None = None
     priority_flag: bool = False
+    seq: int = 0  # connection order, the tie-break between equal priorities
+    version: int = 0  # bumped on each change of temp_capacity or bias (stale heap items)
 
 
 @dataclass
@@ -158,6 +169,13 @@ class ClientPool:
         self._count = 0
         self._cap = 0
         self._waiting: dict[bytes, _Entry] = {}
+        # Active clients by (priority, connection order) during one operation; see above.
+        self._heap: list[tuple[int, int, int, _Entry]] | None = None
+        self._seq = itertools.count()
+        # The last capacity curve, when it was made, and whether a commit made it stale.
+        self._curve: _Curve | None = None
+        self._curve_at = 0
+        self._curve_forced = False
 
     # -- counters --------------------------------------------------------------------
 
@@ -178,6 +196,17 @@ class ClientPool:
         elif old and capacity == 0:
             self._count -= 1
         e.temp_capacity = capacity
+        self._refresh(e)
+
+    def _set_bias(self, e: _Entry, bias: int) -> None:
+        e.bias = bias
+        self._refresh(e)
+
+    def _refresh(self, e: _Entry) -> None:
+        """Mark ``e``'s heap items stale and, if it is active, push its current priority."""
+        e.version += 1
+        if self._heap is not None and e.temp_capacity:
+            heapq.heappush(self._heap, (self._active_key(e), e.seq, e.version, e))
 
     def connected(self) -> Iterator[_Entry]:
         return iter(self.entries.values())
@@ -213,6 +242,7 @@ class ClientPool:
         balance = self.tracker.open(peer.node_id, peer.free_id)
         balance.set_price_factors(self.default_pos, self.default_neg)
         entry = _Entry(peer, balance, self.clock.now(), min_target=self.min_cap)
+        entry.seq = next(self._seq)
         self.entries[peer.node_id] = entry
         self._waiting[peer.node_id] = entry
         balance.listener = _Listener(self, entry)
@@ -272,9 +302,7 @@ class ClientPool:
             count, cap = self._temp_counts()
             if cap <= self.max_cap and count <= self.max_count:
                 return last, last_pri
-            active = [e for e in self.entries.values() if e.temp_capacity]
-            keyed = [(self._active_key(e), e) for e in active]
-            pri, c = min(keyed, key=lambda item: item[0])
+            pri, c = self._lowest_active()
             self._enter_temp(c)
             if c.temp_capacity == c.min_target or count > self.max_count:
                 self._set_temp(c, 0)
@@ -285,7 +313,32 @@ class ClientPool:
                 self._set_temp(c, c.temp_capacity - sub)
             last, last_pri = c, pri
 
+    def _lowest_active(self) -> tuple[int, _Entry]:
+        """The active client with the lowest priority (the first connected on ties).
+
+        Each active client has exactly one heap item of its current version, keyed by its
+        priority when that version began; older items are skipped. (Re-evaluating on every
+        pop would never settle on a real clock, where balances change by the nanosecond.)
+        """
+        heap = self._heap
+        if heap is None:
+            heap = [
+                (self._active_key(e), e.seq, e.version, e)
+                for e in self.entries.values()
+                if e.temp_capacity
+            ]
+            heapq.heapify(heap)
+            self._heap = heap
+        while True:
+            key, _, version, e = heap[0]
+            if version == e.version and e.temp_capacity and self.entries.get(e.peer.node_id) is e:
+                return key, e
+            heapq.heappop(heap)
+
     def _finalize(self, commit: bool) -> None:
+        self._heap = None
+        if commit:
+            self._curve_forced = True
         changes: list[tuple[_Entry, int, int]] = []
         for e in self._temp:
             old = e.capacity
@@ -341,9 +394,10 @@ class ClientPool:
             self._enforce_limits()
             if c.temp_capacity > 0:
                 commit = True
-                c.bias = 0
+                self._set_bias(c, 0)
             else:
                 break
+        self._curve_forced = True
         self._finalize(commit)
 
     def _request_capacity(self, e: _Entry, min_target: int, max_target: int, bias: int) -> int:
@@ -395,7 +449,23 @@ class ClientPool:
         raise CantFindMaximum()
 
     def capacity_curve(self) -> _Curve:
-        """How much capacity could be had at which priority (geth's capacity curve)."""
+        """How much capacity could be had at which priority (geth's capacity curve).
+
+        Building it walks every active client, so, as geth does, it is reused for up to
+        10 s unless a committed change (or an activation attempt) has made it stale."""
+        now = self.clock.now()
+        if (
+            self._curve is not None
+            and not self._curve_forced
+            and now - self._curve_at < CURVE_CACHE_TIME
+        ):
+            return self._curve
+        self._curve_forced = False
+        self._curve_at = now
+        self._curve = self._build_curve()
+        return self._curve
+
+    def _build_curve(self) -> _Curve:
         count, _ = self._temp_counts()
         exclude_first = count == self.max_count
         points: list[tuple[int, int]] = []

@@ -26,6 +26,7 @@ __all__ = [
 FIXED_FACTOR = 0x1000000  # 2^24: Fixed64 has 24 fractional bits
 _U64 = 2**64
 _I64 = 2**63
+_NO_WRAP = 2**39  # exponents below this convert to Fixed64 without wrapping
 LOG_TO_FIXED = FIXED_FACTOR / math.log(2)
 FIXED_TO_LOG = math.log(2) / FIXED_FACTOR
 
@@ -70,8 +71,13 @@ class ExpiredValue:
     exp: int = 0
 
     def value(self, log_offset: int) -> int:
-        offset = uint64_to_fixed(self.exp) - log_offset
-        return _uint64_of_float(float(self.base) * fixed_pow2(offset))
+        base = self.base
+        if not base:
+            return 0
+        exp = self.exp
+        # exp << 24 is Uint64ToFixed64 whenever it does not wrap (the pool's hot path).
+        fixed = exp << 24 if 0 <= exp < _NO_WRAP else uint64_to_fixed(exp)
+        return _uint64_of_float(float(base) * fixed_pow2(fixed - log_offset))
 
     def add(self, amount: int, log_offset: int) -> int:
         """Add ``amount`` (which may be negative) at ``log_offset``; returns the net change,

@@ -93,8 +93,8 @@ async def verify_advertised_checkpoint(
 async def _client(args: argparse.Namespace) -> int:
     from lightclient.client.client import LightClient
     from lightclient.client.connection import ServerConnection
-    from lightclient.client.rpc import light_client_methods
     from lightclient.core.checkpoint import TrustedCheckpoint
+    from lightclient.rpc.les_client import light_client_methods
 
     key = _node_key(args.node_key)
     oracle_address = None

@@ -196,3 +196,46 @@ async def test_bad_handshakes_and_requests(setup: Setup) -> None:
     with pytest.raises(ServerRefused, match="already connected"):
         await ServerConnection(setup.url, key(31)).connect()
     await first.close()
+
+
+async def test_flow_control_freezes_and_resumes(setup: Setup) -> None:
+    """A client that asks for more than its buffer holds is told so, frozen (stop), refused
+    while frozen, and resumed by the server after 0.7-1.3 s once its buffer recharged."""
+    import asyncio
+    import json
+    import time
+
+    from lightclient.server.protocol import ERR_BUFFER
+
+    conn = ServerConnection(setup.url, key(40))
+    await conn.connect()
+    assert conn.capacity == 16000 and conn.buffer == 16000 * 6000
+    keys = ["0x" + n.to_bytes(8, "big").hex() for n in range(32)]
+    proofs = {"type": 0, "trieIdx": 2, "keys": keys, "auxReq": 0}  # 32 x 2e6 = 64e6 units
+    await conn.request("getHelperTrieProofs", proofs)
+    assert conn.buffer < 16000 * 6000 - 60_000_000 and conn.resumed.is_set()
+
+    # Send the second one by hand to see the refusal itself, then the stop message.
+    assert conn._ws is not None
+    answers: list[dict[str, Any]] = []
+    for rid in (9001, 9002):
+        future = asyncio.get_running_loop().create_future()
+        conn._waiting[rid] = future
+        await conn._ws.send_str(json.dumps({"id": rid, "method": "getHelperTrieProofs",
+                                            "params": proofs}))  # fmt: skip
+        answers.append(await asyncio.wait_for(future, 5))
+    frozen_at = time.monotonic()
+    assert answers[0]["error"]["code"] == ERR_BUFFER
+    assert "buffer exceeded" in answers[0]["error"]["message"]
+    assert answers[1]["error"]["code"] == ERR_BUFFER  # refused while frozen
+    assert "frozen" in answers[1]["error"]["message"]
+    assert conn.frozen
+    await asyncio.wait_for(conn.resumed.wait(), 5)
+    waited = time.monotonic() - frozen_at
+    assert 0.6 < waited < 2.0, waited
+    assert conn.buffer > 16000 * 6000 // 8
+    # Resumed: served again; request() waits out a freeze by itself.
+    await conn.request("getHelperTrieProofs", proofs)
+    result = await conn.request("getHelperTrieProofs", proofs)
+    assert len(result["proofs"]) > 0
+    await conn.close()

@@ -45,6 +45,10 @@ class ServerConnection:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self.capacity_changed = asyncio.Event()
+        # Clear while the server has frozen us (a "stop", or a request refused for the
+        # buffer), set again by its "resume". Changed only by the reader, in message order.
+        self.resumed = asyncio.Event()
+        self.resumed.set()
 
     async def connect(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
@@ -110,7 +114,15 @@ class ServerConnection:
                     self.capacity_changed.set()
                 elif kind == "announce":
                     self.head = data.get("head")
+                elif kind == "stop":
+                    self.resumed.clear()
+                elif kind == "resume":
+                    self.buffer = int(data.get("bv", self.buffer))
+                    self.resumed.set()
                 elif "id" in data:
+                    error = data.get("error")
+                    if isinstance(error, dict) and error.get("code") == ERR_BUFFER:
+                        self.resumed.clear()
                     future = self._waiting.pop(data["id"], None)
                     if future is not None and not future.done():
                         future.set_result(data)
@@ -125,11 +137,20 @@ class ServerConnection:
     def connected(self) -> bool:
         return self._ws is not None and not self._ws.closed
 
-    async def request(self, method: str, params: dict[str, Any], *, retries: int = 20) -> Any:
-        """Send a request; waits and retries while the server says the buffer is exhausted."""
+    @property
+    def frozen(self) -> bool:
+        return not self.resumed.is_set()
+
+    async def request(self, method: str, params: dict[str, Any], *, retries: int = 5) -> Any:
+        """Send a request; while the server has us frozen (flow control), wait for its
+        resume message and try again, up to ``retries`` times."""
         for _ in range(retries):
             if not self.connected:
                 raise SourceUnavailable(f"{self.url} is not connected")
+            try:
+                await asyncio.wait_for(self.resumed.wait(), self.timeout)
+            except TimeoutError:
+                raise ServerError(ERR_BUFFER, f"{self.url} kept us frozen") from None
             rid = next(self._ids)
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
             self._waiting[rid] = future
@@ -141,7 +162,6 @@ class ServerConnection:
             if error is None:
                 return answer.get("result")
             if error.get("code") == ERR_BUFFER:
-                await asyncio.sleep(0.05)
                 continue
             raise ServerError(int(error.get("code", 0)), str(error.get("message")))
         raise ServerError(ERR_BUFFER, f"{self.url}: the buffer did not recharge in time")

@@ -12,6 +12,7 @@ import ipaddress
 import json
 import logging
 import os
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +35,14 @@ from lightclient.server.protocol import (
     ERR_INACTIVE,
     ERR_INVALID,
     ERR_UNAVAILABLE,
+    FREEZE_BASE,
+    FREEZE_CHECK,
+    FREEZE_RANDOM,
     HT_BLOOMBITS,
     HT_CANONICAL,
     MAX_REQUEST_ERRORS,
     PROTOCOL,
+    RESUME_FRACTION,
     auth_digest,
 )
 from lightclient.server.service import PoolService
@@ -107,6 +112,7 @@ class _Peer:
     capacity: int = 0
     errors: int = 0
     closed: bool = False
+    frozen: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def inactive_allowance(self) -> int:
@@ -124,6 +130,27 @@ class _Peer:
         self.flow.update(capacity)
         self._send({"type": "capacity", "capacity": capacity, "bufLimit": self.flow.buf_limit,
                     "minRecharge": capacity})  # fmt: skip
+
+    def freeze(self) -> None:
+        """Stop serving until the buffer has recharged (geth's clientPeer.freeze)."""
+        if self.frozen:
+            return
+        self.frozen = True
+        self._send({"type": "stop"})
+        clock = self.server.clock
+        delay = FREEZE_BASE + random.randrange(FREEZE_RANDOM)
+
+        def check() -> None:
+            if self.closed:
+                return
+            value, limit = self.flow.value(), self.flow.buf_limit
+            if limit and value <= limit // RESUME_FRACTION:
+                clock.after(FREEZE_CHECK, check)
+                return
+            self.frozen = False
+            self._send({"type": "resume", "bv": value})
+
+        clock.after(delay, check)
 
     def disconnect(self) -> None:
         if not self.closed:
@@ -262,8 +289,11 @@ class LightServer:
                 )
             if peer.capacity == 0:
                 raise RequestError(ERR_INACTIVE, "no capacity: waiting for a slot in the pool")
+            if peer.frozen:
+                raise RequestError(ERR_BUFFER, "frozen: wait for the resume message")
             max_cost = cost.max_cost(count)
             if not peer.flow.accept(max_cost):
+                peer.freeze()
                 raise RequestError(ERR_BUFFER, "request came too early: buffer exceeded")
             handler = {
                 "getHeaders": self._get_headers,

@@ -13,6 +13,11 @@ JSON messages (hex strings for bytes), modelled on LES/4's requests and costs:
    ``{"id", "error": {"code", "message"}, "bv"}``; ``bv`` is the client's buffer value.
    The server may send ``{"type": "capacity", "capacity", "bufLimit", "minRecharge"}`` and
    ``{"type": "announce", "head": {...}}`` at any time.
+5. Flow control as geth's LES/3+: a request that costs more than the client's buffer holds
+   is refused (``ERR_BUFFER``) and freezes the client: the server sends ``{"type": "stop"}``,
+   refuses every request while frozen, and after 700 ms plus a random 0-600 ms, once the
+   buffer is above 1/8 of its limit (checked every 100 ms), sends
+   ``{"type": "resume", "bv"}``. Clients wait for the resume before sending more.
 
 Methods: ``getHeaders`` {origin: number or hash, amount, skip, reverse}; ``getHelperTrieProofs``
 {type: 0 (CHT) or 1 (BloomTrie), trieIdx, keys: [hex], auxReq: 0 or 2} -> {proofs, auxData};
@@ -32,13 +37,23 @@ __all__ = [
     "ERR_INACTIVE",
     "ERR_INVALID",
     "ERR_UNAVAILABLE",
+    "FREEZE_BASE",
+    "FREEZE_CHECK",
+    "FREEZE_RANDOM",
     "MAX_REQUEST_ERRORS",
     "PROTOCOL",
+    "RESUME_FRACTION",
     "Cost",
     "auth_digest",
 ]
 
 PROTOCOL = "lightclient/1"
+# Freeze timing (geth les/peer.go): fixed and random parts of the freeze, then the period of
+# the buffer checks; a frozen client resumes once its buffer is above 1/8 of the limit.
+FREEZE_BASE = 700 * 1_000_000  # ns
+FREEZE_RANDOM = 600 * 1_000_000  # ns
+FREEZE_CHECK = 100 * 1_000_000  # ns
+RESUME_FRACTION = 8
 BUF_LIMIT_RATIO = 6000  # buffer limit = capacity * 6000 (6 s of recharge), as geth
 MAX_REQUEST_ERRORS = 20  # invalid requests before the server hangs up
 

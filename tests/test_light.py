@@ -224,7 +224,8 @@ async def test_flow_control_freezes_and_resumes(setup: Setup) -> None:
         await conn._ws.send_str(json.dumps({"id": rid, "method": "getHelperTrieProofs",
                                             "params": proofs}))  # fmt: skip
         answers.append(await asyncio.wait_for(future, 5))
-    frozen_at = time.monotonic()
+        if rid == 9001:
+            frozen_at = time.monotonic()  # the freeze began just before this answer
     assert answers[0]["error"]["code"] == ERR_BUFFER
     assert "buffer exceeded" in answers[0]["error"]["message"]
     assert answers[1]["error"]["code"] == ERR_BUFFER  # refused while frozen
@@ -232,7 +233,7 @@ async def test_flow_control_freezes_and_resumes(setup: Setup) -> None:
     assert conn.frozen
     await asyncio.wait_for(conn.resumed.wait(), 5)
     waited = time.monotonic() - frozen_at
-    assert 0.6 < waited < 2.0, waited
+    assert 0.5 < waited < 5.0, waited  # 0.7-1.3 s, with room for a slow machine
     assert conn.buffer > 16000 * 6000 // 8
     # Resumed: served again; request() waits out a freeze by itself.
     await conn.request("getHelperTrieProofs", proofs)

@@ -5,12 +5,12 @@ Keys never come from the command line (they would land in shell history and ``ps
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from lightclient.core import jsontext
 from lightclient.errors import InvalidInput
 
 __all__ = ["load_account"]
@@ -41,7 +41,7 @@ def load_account(
             raise InvalidInput("--keystore needs --password-file")
         password = _read(password_file, "password file").rstrip("\r\n")
         try:
-            encrypted = json.loads(_read(keystore, "keystore"))
+            encrypted = jsontext.loads(_read(keystore, "keystore"))
             key = Account.decrypt(encrypted, password)
         except ValueError as exc:
             raise InvalidInput(f"cannot decrypt {keystore}: {exc}") from None

@@ -235,8 +235,8 @@ async def test_flow_control_freezes_and_resumes(setup: Setup) -> None:
     waited = time.monotonic() - frozen_at
     assert 0.5 < waited < 5.0, waited  # 0.7-1.3 s, with room for a slow machine
     assert conn.buffer > 16000 * 6000 // 8
-    # Resumed: served again; request() waits out a freeze by itself.
-    await conn.request("getHelperTrieProofs", proofs)
-    result = await conn.request("getHelperTrieProofs", proofs)
+    # Resumed: served again.
+    small = dict(proofs, keys=keys[:1])
+    result = await conn.request("getHelperTrieProofs", small)
     assert len(result["proofs"]) > 0
     await conn.close()

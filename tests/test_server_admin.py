@@ -215,3 +215,76 @@ def test_paid_balance_survives_sigkill(tmp_path: Path) -> None:
     info = service.client_info(["42" * 32])["42" * 32]
     assert info["pricing/balance"] == 123456789 and info["pricing/balanceMeta"] == "paid"
     store.close()
+
+
+def test_idle_paid_client_drops_to_min_capacity_when_its_balance_runs_out(service: Any) -> None:
+    """The priority check fires early (at 7/8 of the way) and must schedule the next one;
+    geth's does not, and an idle client would keep its raised capacity for ever."""
+    pool_service, clock, _ = service
+    paid = Peer(1)
+    # Default pricing: capacity factor 1e9 per 1e6 capacity per second, so capacity 400
+    # costs 400,000 a second; this balance lasts 60 s.
+    pool_service.add_balance(paid.node_id.hex(), 400_000 * 60)
+    pool_service.pool.register(paid)
+    pool_service.set_client_params([paid.node_id.hex()], {"capacity": 400})
+    assert paid.cap == 400
+    for _ in range(59):
+        clock.run(SECOND)
+    assert paid.cap == 400 and pool_service.pool.entries[paid.node_id].priority_flag
+    for _ in range(3):
+        clock.run(SECOND)
+    assert paid.cap == CONFIG.min_cap
+    info = pool_service.client_info([paid.node_id.hex()])[paid.node_id.hex()]
+    assert info["priority"] is False and info["pricing/balance"] == 0
+
+
+def test_waiting_priority_client_that_loses_its_balance_is_timed_out(service: Any) -> None:
+    """A paid client waiting with no capacity, whose balance is taken away, loses priority
+    at once and is disconnected after the inactive allowance (spec §7.14)."""
+    pool_service, clock, _ = service
+    gone: list[int] = []
+
+    class Waiting(Peer):
+        def disconnect(self) -> None:
+            gone.append(self.index)
+
+    peers = [Waiting(i) for i in (1, 2, 3, 4)]
+    for p in peers:
+        pool_service.add_balance(p.node_id.hex(), 10**12)
+        pool_service.pool.register(p)
+    waiting = next(p for p in peers if p.cap == 0)
+    assert pool_service.add_balance(waiting.node_id.hex(), -(10**13)) == [10**12, 0]
+    entry = pool_service.pool.entries[waiting.node_id]
+    assert not entry.priority_flag and entry.inactive_timer is not None
+    clock.run(11 * SECOND)
+    assert gone == [waiting.index] and waiting.node_id not in pool_service.pool.entries
+
+
+def test_admin_errors_have_geths_codes(service: Any, rpc: Any) -> None:
+    pool_service, _, _ = service
+    p = Peer(1)
+    pool_service.pool.register(p)
+    zero = "0x" + "00" * 32
+    # Errors returned by the method itself are -32000, as geth returns them.
+    cases: list[tuple[str, list[Any], str]] = [
+        ("les_setConnectedBias", [-(10**9)], "bias illegal: -1s less than 0"),
+        ("les_setDefaultParams", [{"colour": 1}], "invalid default parameter 'colour'"),
+        ("les_setDefaultParams", [{"pricing/timeFactor": -1}],
+         "invalid value for parameter 'pricing/timeFactor'"),
+        ("les_setClientParams", [[], {"capacity": 1.5}],
+         "invalid value for parameter 'capacity': it must be an integer"),
+    ]  # fmt: skip
+    for method, params, message in cases:
+        error = rpc(method, *params)["error"]
+        assert (error["code"], error["message"]) == (-32000, message)
+    # A factor beyond float64 is refused, not a crash.
+    huge = rpc("les_setDefaultParams", {"pricing/timeFactor": 10**400})["error"]
+    assert huge["code"] == -32000 and "pricing/timeFactor" in huge["message"]
+    # Malformed enode URLs are invalid IDs, not crashes.
+    for bad in ("enode://[", "enode://" + "ab" * 64 + "@[::1"):
+        error = rpc("les_clientInfo", [bad])["error"]
+        assert error["code"] == -32602 and "invalid node ID" in error["message"]
+    # The largest maxCount lists every paid ID.
+    pool_service.add_balance(p.node_id.hex(), 5)
+    listed = rpc("les_priorityClientInfo", zero, zero, 2**63 - 1)["result"]
+    assert list(listed) == [p.node_id.hex()]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from lightclient.cli.common import NETWORK_NAMES, host_port, section_size
+from lightclient.core import jsontext
 from lightclient.errors import InvalidInput
 
 __all__ = ["add_commands", "verify_advertised_checkpoint"]
@@ -110,7 +110,7 @@ async def _client(args: argparse.Namespace) -> int:
             raise InvalidInput("--checkpoint file needs --checkpoint-file FILE")
         try:
             checkpoint = TrustedCheckpoint.from_json(
-                json.loads(Path(args.checkpoint_file).read_text())
+                jsontext.loads(Path(args.checkpoint_file).read_text())
             )
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot read {args.checkpoint_file}: {exc}") from None

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from eth_keys.datatypes import PrivateKey
 
+from lightclient.core import jsontext
 from lightclient.core.nodeid import node_id_from_pubkey
 from lightclient.errors import LightClientError, SourceUnavailable
 from lightclient.server.protocol import ERR_BUFFER, PROTOCOL, auth_digest
@@ -90,7 +91,7 @@ class ServerConnection:
             raise ServerRefused(
                 f"{self.url} closed the connection: {message.extra or message.type}"
             )
-        data = json.loads(message.data)
+        data = jsontext.loads(message.data)
         if not isinstance(data, dict):
             raise ValueError("a message must be a JSON object")
         return data
@@ -103,7 +104,7 @@ class ServerConnection:
                 if message.type != aiohttp.WSMsgType.TEXT:
                     continue
                 try:
-                    data = json.loads(message.data)
+                    data = jsontext.loads(message.data)
                 except ValueError:
                     continue
                 if not isinstance(data, dict):

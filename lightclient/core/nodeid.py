@@ -28,8 +28,11 @@ def parse_node_id(text: object) -> bytes:
     if raw is not None:
         return raw
     if text.startswith("enode://"):
-        parts = urlsplit(text)
-        pubkey = decode_hex(parts.username or parts.hostname or "", 64)
+        try:
+            parts = urlsplit(text)
+            pubkey = decode_hex(parts.username or parts.hostname or "", 64)
+        except ValueError:  # urlsplit: unbalanced [ ] and the like
+            pubkey = None
         if pubkey is None:
             raise InvalidInput(
                 f"invalid node ID {text!r}: an enode URL holds the 128-hex-digit public key"

@@ -249,7 +249,7 @@ class NodeBalance:
         old, new, _ = self.tracker.add_value(self.balance, now, amount, True, False)
         if meta is not None:
             self.meta = meta
-        callbacks = self._check_callbacks(now)
+        callbacks = self._check_callbacks(now) + self._exhausted_while_inactive()
         gained = self.check_priority_status()
         self.store(pos=True)
         for callback in callbacks:
@@ -264,7 +264,7 @@ class NodeBalance:
         now = self.tracker.clock.now()
         self._settle(now)
         self.tracker.set_value(self.balance, now, pos, neg)
-        callbacks = self._check_callbacks(now)
+        callbacks = self._check_callbacks(now) + self._exhausted_while_inactive()
         gained = self.check_priority_status()
         self.store(pos=True, neg=True)
         for callback in callbacks:
@@ -353,6 +353,14 @@ class NodeBalance:
             return True
         return False
 
+    def _exhausted_while_inactive(self) -> list[Callable[[], None]]:
+        """A client without capacity has no priority checks; if a change emptied its
+        positive balance, it loses priority now (geth misses this, spec §7.14)."""
+        if self.capacity == 0 and self.has_priority and self.balance.pos.is_zero():
+            self._remove_callback(_CALLBACK_ZERO)
+            return [self._exhausted]
+        return []
+
     def _exhausted(self) -> None:
         self.store(pos=True)
         self.has_priority = False
@@ -416,7 +424,19 @@ class NodeBalance:
             else:
                 self._timer = self.tracker.clock.after(delay, self._on_timer)
 
+    def stop_timer(self) -> None:
+        """Cancel the pending priority check (the pool is shutting down)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.next_update = 0
+
     def _on_timer(self) -> None:
+        # This timer has fired: forget it, so the check below can schedule the next one.
+        # (geth keeps both, so a callback that fires early is never rescheduled and an idle
+        # client keeps its capacity after its balance ran out.)
+        self._timer = None
+        self.next_update = 0
         if self._callbacks:
             now = self.tracker.clock.now()
             self._settle(now)

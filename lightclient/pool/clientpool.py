@@ -271,10 +271,13 @@ class ClientPool:
             self._try_activate(True)
 
     def stop(self) -> None:
-        """Store every balance (the pool answers no more registrations)."""
+        """Store every balance and cancel the timers (the pool answers no more
+        registrations, and nothing fires after the store is closed)."""
         for entry in self.entries.values():
             entry.balance.get_balance()  # settle the charges up to now
             entry.balance.store(pos=True, neg=True)
+            entry.balance.stop_timer()
+            self._cancel_inactive_timer(entry)
         self.stopped = True
 
     def persist_connected(self) -> None:

@@ -7,11 +7,11 @@ into Go value of type uint64"). Clients match on these messages, so we keep them
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lightclient.core import jsontext
 from lightclient.errors import InvalidInput
 
 __all__ = [
@@ -53,7 +53,7 @@ class JsonFloat(float):
 
 def decode_request_body(body: bytes | str) -> Any:
     """JSON with numbers that remember their text; raises ValueError on malformed JSON."""
-    return json.loads(body, parse_int=JsonInt, parse_float=JsonFloat)
+    return jsontext.loads(body, parse_int=JsonInt, parse_float=JsonFloat)
 
 
 def _go_kind(value: object) -> str:

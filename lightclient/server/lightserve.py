@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from eth_keys.datatypes import PublicKey, Signature
 from eth_keys.exceptions import BadSignature
 
+from lightclient.core import jsontext
 from lightclient.core.hexutil import decode_hex
 from lightclient.core.keccak import keccak
 from lightclient.core.nodeid import node_id_from_pubkey
@@ -35,6 +36,7 @@ from lightclient.server.protocol import (
     ERR_INACTIVE,
     ERR_INVALID,
     ERR_UNAVAILABLE,
+    ERROR_DECAY,
     FREEZE_BASE,
     FREEZE_CHECK,
     FREEZE_RANDOM,
@@ -110,7 +112,8 @@ class _Peer:
     flow: FlowControl
     balance: NodeBalance | None = None
     capacity: int = 0
-    errors: int = 0
+    errors: int = 0  # invalid requests, less one per hour (geth's maxRequestErrors)
+    errors_at: int = 0  # clock time of the last decay step
     closed: bool = False
     frozen: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -130,6 +133,15 @@ class _Peer:
         self.flow.update(capacity)
         self._send({"type": "capacity", "capacity": capacity, "bufLimit": self.flow.buf_limit,
                     "minRecharge": capacity})  # fmt: skip
+
+    def count_error(self, now: int) -> None:
+        hours = (now - self.errors_at) // ERROR_DECAY
+        if hours > 0:
+            self.errors = max(0, self.errors - hours)
+            self.errors_at += hours * ERROR_DECAY
+        if self.errors == 0:
+            self.errors_at = now
+        self.errors += 1
 
     def freeze(self) -> None:
         """Stop serving until the buffer has recharged (geth's clientPeer.freeze)."""
@@ -312,7 +324,7 @@ class LightServer:
             return {"id": rid, "result": result, "bv": peer.flow.value()}
         except RequestError as exc:
             if exc.code == ERR_INVALID:
-                peer.errors += 1
+                peer.count_error(self.clock.now())
             return {"id": rid, "error": {"code": exc.code, "message": str(exc)},
                     "bv": peer.flow.value()}  # fmt: skip
         except LightClientError as exc:
@@ -364,9 +376,9 @@ class LightServer:
         nonce = await self._challenge(ws)
         try:
             first = await ws.receive(timeout=10)
-            node_id = self._authenticate(nonce, json.loads(first.data)
+            node_id = self._authenticate(nonce, jsontext.loads(first.data)
                                          if first.type == WSMsgType.TEXT else None)  # fmt: skip
-        except (RequestError, TimeoutError, ValueError) as exc:
+        except (RequestError, TimeoutError, ValueError, RecursionError) as exc:
             await ws.send_str(json.dumps({"type": "refused", "reason": str(exc) or "timeout"}))
             await ws.close()
             return ws
@@ -387,8 +399,8 @@ class LightServer:
                 if message.type != WSMsgType.TEXT:
                     continue
                 try:
-                    request_body = json.loads(message.data)
-                except ValueError:
+                    request_body = jsontext.loads(message.data)
+                except (ValueError, RecursionError):  # not JSON, or nested beyond reason
                     request_body = None
                 answer = await self._serve(peer, request_body)
                 await ws.send_str(json.dumps(answer))

@@ -33,6 +33,7 @@ from lightclient.core.keccak import keccak
 __all__ = [
     "BUF_LIMIT_RATIO",
     "COSTS",
+    "ERROR_DECAY",
     "ERR_BUFFER",
     "ERR_INACTIVE",
     "ERR_INVALID",
@@ -56,6 +57,7 @@ FREEZE_CHECK = 100 * 1_000_000  # ns
 RESUME_FRACTION = 8
 BUF_LIMIT_RATIO = 6000  # buffer limit = capacity * 6000 (6 s of recharge), as geth
 MAX_REQUEST_ERRORS = 20  # invalid requests before the server hangs up
+ERROR_DECAY = 3600 * 10**9  # ns: the count of invalid requests drops by one per hour
 
 ERR_INVALID = -32602  # malformed request
 ERR_UNAVAILABLE = -32001  # the server does not have what was asked

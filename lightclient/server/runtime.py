@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,8 @@ from lightclient.store.balances import SqliteBalanceStore
 from lightclient.store.sqlite import Store
 
 __all__ = ["RunningLightServer", "start_light_server"]
+
+_log = logging.getLogger(__name__)
 
 CLEANUP_INTERVAL = 3600  # seconds between sweeps of expired negative balances
 
@@ -72,17 +76,31 @@ async def start_light_server(
     running = RunningLightServer(server, service, runner,
                                  f"ws://{host}:{sock.getsockname()[1]}")  # fmt: skip
 
+    def every(
+        seconds: float, job: Callable[[], Awaitable[object]], what: str
+    ) -> Callable[[], Awaitable[None]]:
+        """A periodic job that outlives its failures (a node or disk hiccup must not end
+        persistence or announcements for the rest of the run)."""
+
+        async def loop() -> None:
+            while not await sleep_unless_stopped(running.stop_event, seconds):
+                try:
+                    await job()
+                except Exception as exc:  # logged; tried again next period
+                    _log.warning("light server: %s failed: %s", what, exc)
+
+        return loop
+
     async def persist() -> None:
-        while not await sleep_unless_stopped(running.stop_event, config.persist_interval / SECOND):
-            service.persist()
+        service.persist()
 
     async def cleanup() -> None:
-        while not await sleep_unless_stopped(running.stop_event, CLEANUP_INTERVAL):
-            service.cleanup()
+        service.cleanup()
 
-    async def announce() -> None:
-        while not await sleep_unless_stopped(running.stop_event, announce_interval):
-            await server.announce_head()
-
-    running.tasks = [asyncio.ensure_future(t()) for t in (persist, cleanup, announce)]
+    jobs = [
+        every(config.persist_interval / SECOND, persist, "writing balances"),
+        every(CLEANUP_INTERVAL, cleanup, "cleaning up expired balances"),
+        every(announce_interval, server.announce_head, "announcing the head"),
+    ]
+    running.tasks = [asyncio.ensure_future(job()) for job in jobs]
     return running

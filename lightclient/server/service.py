@@ -18,7 +18,7 @@ from typing import Any
 from lightclient.core.nodeid import format_node_id, parse_node_id
 from lightclient.errors import InvalidInput, LightClientError
 from lightclient.pool.balance import BalanceTracker, NodeBalance, PriceFactors
-from lightclient.pool.clientpool import ClientPool
+from lightclient.pool.clientpool import CantFindMaximum, ClientPool, NotConnected
 from lightclient.pool.clock import MINUTE, SECOND, Clock
 from lightclient.store.balances import SqliteBalanceStore
 
@@ -82,7 +82,10 @@ def _go_float(value: float) -> float | int:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float64, as Go's json refuses it
+        return None
 
 
 class PoolService:
@@ -184,7 +187,8 @@ class PoolService:
         if max_count < 0:
             raise InvalidInput(f"maxCount must not be negative, got {max_count}")
         end = None if stop == b"\x00" * 32 else stop
-        ids = self.balances.positive_ids(start, end, max_count + 1)
+        # More IDs than 2^62 cannot exist; SQLite's LIMIT is an int64.
+        ids = self.balances.positive_ids(start, end, min(max_count, 2**62) + 1)
         result: dict[str, Any] = {}
         for node_id in ids[:max_count]:
             result[format_node_id(node_id)] = self._info(node_id)
@@ -206,7 +210,7 @@ class PoolService:
             if name in _FACTOR_KEYS:
                 number = _number(value)
                 if number is None or number < 0 or not math.isfinite(number):
-                    raise InvalidInput(f"invalid value for parameter '{name}'")
+                    raise LightClientError(f"invalid value for parameter '{name}'")
                 parsed[name] = number
             elif name == "capacity" and per_client:
                 if (
@@ -214,19 +218,19 @@ class PoolService:
                     or not isinstance(value, int | float)
                     or (isinstance(value, float) and not value.is_integer())
                 ):
-                    raise InvalidInput(
+                    raise LightClientError(
                         "invalid value for parameter 'capacity': it must be an integer"
                     )
                 capacity = int(value)
                 if not self.config.min_cap <= capacity <= self.config.max_capacity:
-                    raise InvalidInput(
+                    raise LightClientError(
                         f"invalid value for parameter 'capacity': {capacity} is outside "
                         f"[{self.config.min_cap}, {self.config.max_capacity}]"
                     )
                 parsed[name] = capacity
             else:
                 kind = "client" if per_client else "default"
-                raise InvalidInput(f"invalid {kind} parameter '{name}'")
+                raise LightClientError(f"invalid {kind} parameter '{name}'")
         return parsed
 
     def _apply_factors(self, base: dict[str, dict[str, float]], parsed: Mapping[str, Any]) -> None:
@@ -252,33 +256,44 @@ class PoolService:
                     raise LightClientError(
                         f"client {format_node_id(node_id)}: priority too low to raise capacity"
                     )
-        has_factors = any(name in _FACTOR_KEYS for name in parsed)
+        # Capacities first: if any cannot be granted, no pricing factor is changed (the
+        # capacities granted so far stay, and the error names each shortfall).
         failures: list[str] = []
-        for node_id in targets:
-            entry = self.pool.entries[node_id]
-            if has_factors:
-                current = {
-                    sign: {
-                        "time": f.time * 1e9, "capacity": f.capacity * 1e9,
-                        "request": f.request * 1e9,
-                    }
-                    for sign, f in (("pos", entry.balance.pos_factor),
-                                    ("neg", entry.balance.neg_factor))
-                }  # fmt: skip
-                self._apply_factors(current, parsed)
-                entry.balance.set_price_factors(
-                    self._factors("pos", current["pos"]), self._factors("neg", current["neg"])
-                )
-            if "capacity" in parsed:
-                wanted = int(parsed["capacity"])
-                granted = self.pool.set_capacity(node_id, wanted, 0, False)
+        if "capacity" in parsed:
+            wanted = int(parsed["capacity"])
+            for node_id in targets:
+                try:
+                    granted = self.pool.set_capacity(node_id, wanted, 0, False)
+                except NotConnected:  # went away while earlier targets were served
+                    failures.append(f"{format_node_id(node_id)}: disconnected")
+                    continue
+                except CantFindMaximum as exc:
+                    failures.append(f"{format_node_id(node_id)}: {exc}")
+                    continue
                 if granted != wanted:
                     failures.append(
                         f"{format_node_id(node_id)}: granted {granted} of {wanted}"
                         + (" (client inactive)" if granted == 0 else "")
                     )
         if failures:
-            raise LightClientError("insufficient capacity: " + "; ".join(failures))
+            note = "; pricing factors unchanged" if len(parsed) > 1 else ""
+            raise LightClientError("insufficient capacity: " + "; ".join(failures) + note)
+        if any(name in _FACTOR_KEYS for name in parsed):
+            for node_id in targets:
+                if node_id not in self.pool.entries:
+                    continue
+                balance = self.pool.entries[node_id].balance
+                current = {
+                    sign: {
+                        "time": f.time * 1e9, "capacity": f.capacity * 1e9,
+                        "request": f.request * 1e9,
+                    }
+                    for sign, f in (("pos", balance.pos_factor), ("neg", balance.neg_factor))
+                }  # fmt: skip
+                self._apply_factors(current, parsed)
+                balance.set_price_factors(
+                    self._factors("pos", current["pos"]), self._factors("neg", current["neg"])
+                )
 
     def set_default_params(self, params: object) -> None:
         parsed = self._parse_params(params, per_client=False)
@@ -287,5 +302,5 @@ class PoolService:
 
     def set_connected_bias(self, bias: int) -> None:
         if bias < 0:
-            raise InvalidInput(f"bias illegal: {go_duration(bias)} less than 0")
+            raise LightClientError(f"bias illegal: {go_duration(bias)} less than 0")
         self.pool.set_connected_bias(bias)

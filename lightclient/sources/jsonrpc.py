@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from lightclient.core import jsontext
 from lightclient.core.header import header_rlp_from_json
 from lightclient.errors import (
     ChainGap,
@@ -164,7 +165,7 @@ class JsonRpcHeaderSource:
         if status == 413:
             raise _TooLarge(f"HTTP {status}")
         try:
-            return json.loads(body)
+            return jsontext.loads(body)
         except ValueError:
             if status >= 400:
                 raise SourceUnavailable(
@@ -204,7 +205,7 @@ class JsonRpcHeaderSource:
                 if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     continue
                 try:
-                    data = json.loads(message.data)
+                    data = jsontext.loads(message.data)
                 except ValueError:
                     error = SourceUnavailable(
                         f"{self.url} sent a WebSocket message that is not JSON: "

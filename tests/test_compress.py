@@ -25,6 +25,7 @@ from lightclient.core.compress import (
     decompress_bytes,
 )
 from lightclient.errors import CompressionError, DecodeError, InvalidInput
+from lightclient.testing.reference import naive_encode
 
 MISSING = "missing bytes on input"
 EXTRA = "extra bytes on input"
@@ -41,21 +42,8 @@ class RefError(Exception):
     """A reference decoding failure; its message is geth's error string."""
 
 
-def ref_encode(data: bytes) -> bytes:
-    """bitsetEncodeBytes, recursively, one byte at a time."""
-    if len(data) == 0:
-        return b""
-    if len(data) == 1:
-        return b"" if data[0] == 0 else bytes(data)
-    bitset = bytearray((len(data) + 7) // 8)
-    nonzero = bytearray()
-    for i, byte in enumerate(data):
-        if byte != 0:
-            nonzero.append(byte)
-            bitset[i // 8] |= 1 << (7 - i % 8)
-    if not nonzero:
-        return b""
-    return ref_encode(bytes(bitset)) + bytes(nonzero)
+# The plain encoder is the one the naive section reference uses.
+ref_encode = naive_encode
 
 
 def ref_compress(data: bytes) -> bytes:

@@ -16,28 +16,29 @@ from trie.hexary import HexaryTrie
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header
 
-__all__ = ["NaiveIndexer", "naive_compress", "naive_rotate"]
+__all__ = ["NaiveIndexer", "naive_compress", "naive_encode", "naive_rotate"]
+
+
+def naive_encode(d: bytes) -> bytes:
+    """bitsetEncodeBytes written as plainly as possible: recursive, one byte at a time."""
+    if len(d) == 0:
+        return b""
+    if len(d) == 1:
+        return b"" if d[0] == 0 else bytes(d)
+    bitset = bytearray((len(d) + 7) // 8)
+    nonzero = bytearray()
+    for i, b in enumerate(d):
+        if b:
+            nonzero.append(b)
+            bitset[i // 8] |= 1 << (7 - i % 8)
+    if not nonzero:
+        return b""
+    return naive_encode(bytes(bitset)) + bytes(nonzero)
 
 
 def naive_compress(data: bytes) -> bytes:
     """CompressBytes written as plainly as possible."""
-
-    def enc(d: bytes) -> bytes:
-        if len(d) == 0:
-            return b""
-        if len(d) == 1:
-            return b"" if d[0] == 0 else bytes(d)
-        bitset = bytearray((len(d) + 7) // 8)
-        nonzero = bytearray()
-        for i, b in enumerate(d):
-            if b:
-                nonzero.append(b)
-                bitset[i // 8] |= 1 << (7 - i % 8)
-        if not nonzero:
-            return b""
-        return enc(bytes(bitset)) + bytes(nonzero)
-
-    e = enc(data)
+    e = naive_encode(data)
     return e if len(e) < len(data) else bytes(data)
 
 

@@ -6,6 +6,7 @@ The tree::
     ├── InvalidInput            (also a ValueError) bad argument, option or parameter
     ├── DecodeError             bytes that do not decode (RLP, hex, JSON shapes)
     │   └── CompressionError    geth's CompressBytes/DecompressBytes failures
+    ├── LimitExceeded           an input past a bound (size, count, connections)
     ├── InvalidProof            a Merkle proof that does not prove what it claims
     ├── SectionError            section maths or trie state that cannot go on
     └── HeaderSourceError       a header source failed or told something untrue
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidInput",
     "InvalidProof",
     "LightClientError",
+    "LimitExceeded",
     "ReorgDetected",
     "SectionError",
     "SourceUnavailable",
@@ -53,6 +55,11 @@ class DecodeError(LightClientError, ValueError):
 
 class CompressionError(DecodeError):
     """geth's bitutil decoding failed; the message is geth's own error string."""
+
+
+class LimitExceeded(LightClientError, ValueError):
+    """An input is past one of the bounds that keep the process safe to expose (body size,
+    number of values, batch length, connections); the message names the bound."""
 
 
 class InvalidProof(LightClientError):

@@ -9,20 +9,40 @@
 
 ``AsyncLes`` is the same for ``AsyncWeb3`` (``await w3.les.latest_checkpoint()``).
 Errors from the node (e.g. "no local checkpoint provided") raise web3's ``Web3RPCError``.
+
+The light server's pool methods are there too (``server_info``, ``client_info``,
+``priority_client_info``, ``add_balance``, ``set_client_params``, ``set_default_params``,
+``set_connected_bias``). They need the admin token; :func:`jwt_http_provider` (or
+:func:`async_jwt_http_provider`) makes a provider that sends a fresh one with each request::
+
+    w3 = Web3(jwt_http_provider(url, "data/jwtsecret"), external_modules=LES_MODULES)
+    w3.les.add_balance("0x" + "5a" * 32, 10**12, "invoice 7")   # [old, new]
+
+or use web3's ``IPCProvider("data/lightclient.ipc")``, which needs no token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from web3 import AsyncHTTPProvider, HTTPProvider
 from web3.method import Method, default_root_munger
 from web3.module import Module
 from web3.types import RPCEndpoint
 
 from lightclient.core.checkpoint import TrustedCheckpoint
+from lightclient.rpc.auth import bearer_header, read_secret
 
-__all__ = ["ASYNC_LES_MODULES", "LES_MODULES", "AsyncLes", "Les"]
+__all__ = [
+    "ASYNC_LES_MODULES",
+    "LES_MODULES",
+    "AsyncLes",
+    "Les",
+    "async_jwt_http_provider",
+    "jwt_http_provider",
+]
 
 
 def _identity(_method: RPCEndpoint, _module: Module) -> Callable[[Any], Any]:
@@ -49,7 +69,60 @@ def _index(index: int) -> int:
     return index
 
 
-class Les(Module):
+def _secret(secret: bytes | str | Path) -> bytes:
+    return secret if isinstance(secret, bytes) else read_secret(secret)
+
+
+class _JwtHTTPProvider(HTTPProvider):
+    jwt_secret = b""
+
+    def get_request_kwargs(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        kwargs = dict(super().get_request_kwargs(*args, **kw))
+        kwargs["headers"] = {**kwargs.get("headers", {}), **bearer_header(self.jwt_secret)}
+        return kwargs
+
+
+class _AsyncJwtHTTPProvider(AsyncHTTPProvider):
+    jwt_secret = b""
+
+    def get_request_kwargs(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        kwargs = dict(super().get_request_kwargs(*args, **kw))
+        kwargs["headers"] = {**kwargs.get("headers", {}), **bearer_header(self.jwt_secret)}
+        return kwargs
+
+
+def jwt_http_provider(url: str, secret: bytes | str | Path, **kwargs: Any) -> HTTPProvider:
+    """An HTTPProvider that sends ``Authorization: Bearer <JWT>`` (issued at each request)
+    made with ``secret``: the 32 bytes, or the path of a jwtsecret file."""
+    provider = _JwtHTTPProvider(url, **kwargs)
+    provider.jwt_secret = _secret(secret)
+    return provider
+
+
+def async_jwt_http_provider(
+    url: str, secret: bytes | str | Path, **kwargs: Any
+) -> AsyncHTTPProvider:
+    """:func:`jwt_http_provider` for AsyncWeb3."""
+    provider = _AsyncJwtHTTPProvider(url, **kwargs)
+    provider.jwt_secret = _secret(secret)
+    return provider
+
+
+class _PoolMethods(Module):
+    """The admin methods, the same for sync and async: web3 runs the call either way."""
+
+    server_info: Method[Callable[[], Any]] = _method("les_serverInfo")
+    client_info: Method[Callable[..., Any]] = _method("les_clientInfo")
+    priority_client_info: Method[Callable[[str, str, int], Any]] = _method("les_priorityClientInfo")
+    add_balance: Method[Callable[..., Any]] = _method("les_addBalance")
+    set_client_params: Method[Callable[[list[str], dict[str, Any]], Any]] = _method(
+        "les_setClientParams"
+    )
+    set_default_params: Method[Callable[[dict[str, Any]], Any]] = _method("les_setDefaultParams")
+    set_connected_bias: Method[Callable[[int], Any]] = _method("les_setConnectedBias")
+
+
+class Les(_PoolMethods):
     """``w3.les`` for a synchronous Web3."""
 
     _latest: Method[Callable[[], list[str]]] = _method("les_latestCheckpoint")
@@ -66,7 +139,7 @@ class Les(Module):
         return str(self._address())
 
 
-class AsyncLes(Module):
+class AsyncLes(_PoolMethods):
     """``w3.les`` for an AsyncWeb3."""
 
     is_async = True

@@ -15,6 +15,7 @@ from typing import Any
 
 from conftest import require_anvil
 
+from lightclient.rpc.auth import bearer_header, read_secret
 from lightclient.testing.anvil import AnvilProcess
 
 SIZE = 16
@@ -27,20 +28,25 @@ def free_port() -> int:
         return port
 
 
-def rpc(port: int, method: str, *params: Any) -> Any:
+def rpc(port: int, method: str, *params: Any, secret: Path | None = None) -> Any:
+    """One call; with ``secret`` (a jwtsecret file), authenticated for the admin methods."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-    request = urllib.request.Request(f"http://127.0.0.1:{port}", body.encode(),
-                                     {"Content-Type": "application/json"})  # fmt: skip
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers.update(bearer_header(read_secret(secret)))
+    request = urllib.request.Request(f"http://127.0.0.1:{port}", body.encode(), headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
-def wait_for(port: int, method: str, check: Any, timeout: float = 40) -> Any:
+def wait_for(
+    port: int, method: str, check: Any, timeout: float = 40, secret: Path | None = None
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = rpc(port, method)
+            last = rpc(port, method, secret=secret)
             if check(last):
                 return last
         except OSError:
@@ -72,11 +78,18 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
             "--light-serve", f"127.0.0.1:{light}", "--datadir", data,
             "--section-size", str(SIZE), "--confirmations", "2", "--poll", "0.2",
         ]  # fmt: skip
+        secret = Path(data) / "jwtsecret"
         server = start(*serve_args)
         try:
             wait_for(admin, "les_latestCheckpoint", lambda a: "result" in a)
+            assert secret.stat().st_mode & 0o777 == 0o600
             paid = "0x" + "5a" * 32
-            assert rpc(admin, "les_addBalance", paid, 10**12, "invoice 7")["result"] == [0, 10**12]
+            # Without the token: refused, and nothing credited.
+            refused = rpc(admin, "les_addBalance", paid, 10**12, "invoice 7")
+            assert refused["error"]["code"] == -32001
+            assert "unauthorized" in refused["error"]["message"]
+            added = rpc(admin, "les_addBalance", paid, 10**12, "invoice 7", secret=secret)
+            assert added["result"] == [0, 10**12]
         finally:
             server.send_signal(signal.SIGKILL)
             server.communicate(timeout=30)
@@ -84,8 +97,16 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
         server = start(*serve_args)
         client = None
         try:
-            wait_for(admin, "les_serverInfo", lambda a: "result" in a)
-            info = rpc(admin, "les_clientInfo", [paid])["result"]["5a" * 32]
+            wait_for(admin, "les_serverInfo", lambda a: "result" in a, secret=secret)
+            # The admin command reaches the same methods through the IPC socket, no token.
+            via_ipc = subprocess.run(
+                [sys.executable, "-m", "lightclient.cli.main", "admin", "les_clientInfo",
+                 json.dumps([paid]), "--datadir", data],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            info = json.loads(via_ipc.stdout)["5a" * 32]
+            assert info["pricing/balance"] == 10**12 and info["pricing/balanceMeta"] == "invoice 7"
+            info = rpc(admin, "les_clientInfo", [paid], secret=secret)["result"]["5a" * 32]
             assert info["pricing/balance"] == 10**12 and info["pricing/balanceMeta"] == "invoice 7"
             checkpoint = rpc(admin, "les_latestCheckpoint")["result"]
             cp_file = tmp_path / "checkpoint.json"
@@ -103,7 +124,7 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
             old = rpc(client_port, "eth_getBlockByNumber", "0x3", False)["result"]
             assert old["hash"] == node.rpc("eth_getBlockByNumber", ["0x3", False])["hash"]
             assert rpc(client_port, "les_latestCheckpoint")["result"] == checkpoint
-            connected = rpc(admin, "les_clientInfo", [])["result"]
+            connected = rpc(admin, "les_clientInfo", [], secret=secret)["result"]
             assert len(connected) == 1 and next(iter(connected.values()))["isConnected"]
         finally:
             if client is not None:

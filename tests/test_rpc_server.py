@@ -158,8 +158,12 @@ async def test_protocol_errors(url: str, empty_url: str) -> None:
     # Notifications get no answer.
     status, answer = await post(url, '{"jsonrpc":"2.0","method":"les_latestCheckpoint"}')
     assert status == 200 and answer is None
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 405
+    # A bare GET is geth's health check; other methods are not served.
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as response:
+            assert response.status == 200 and await response.read() == b""
+        async with session.put(url, data="{}") as response:
+            assert response.status == 405
 
 
 async def test_batches_keep_ids_and_order(url: str) -> None:

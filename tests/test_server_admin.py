@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from lightclient.pool.clock import MINUTE, SECOND, ManualClock
+from lightclient.rpc.auth import bearer_header
+from lightclient.rpc.http import HttpPolicy
 from lightclient.rpc.les_admin import les_admin_methods
 from lightclient.rpc.server import RpcServer
 from lightclient.server.service import PoolConfig, PoolService, go_duration
@@ -62,14 +64,14 @@ def service(tmp_path: Path) -> Iterator[tuple[PoolService, ManualClock, Path]]:
 @pytest.fixture
 def rpc(service: tuple[PoolService, ManualClock, Path]) -> Iterator[Any]:
     server = RpcServer(les_admin_methods(service[0]), ["les"])
-    with serve_app_in_thread(server.app) as url:
+    secret = b"\x42" * 32
+    with serve_app_in_thread(lambda: server.app(HttpPolicy(jwt_secret=secret))) as url:
         import urllib.request
 
         def call(method: str, *params: Any) -> Any:
             body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-            request = urllib.request.Request(
-                url, body.encode(), {"Content-Type": "application/json"}
-            )
+            headers = {"Content-Type": "application/json", **bearer_header(secret)}
+            request = urllib.request.Request(url, body.encode(), headers)
             with urllib.request.urlopen(request, timeout=10) as response:
                 return json.loads(response.read())
 

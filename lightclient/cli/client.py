@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lightclient.cli.common import NETWORK_NAMES, host_port, section_size
+from lightclient.cli.endpoint import add_rpc_options, endpoint_from_args
 from lightclient.core import jsontext
 from lightclient.errors import InvalidInput
 
@@ -41,6 +42,7 @@ def add_commands(commands: Any) -> None:
     client.add_argument("--http", type=host_port, default=("127.0.0.1", 8546), metavar="HOST:PORT")
     client.add_argument("--poll", type=float, default=4.0, metavar="SECONDS")
     client.add_argument("--max-runtime", type=float, help=argparse.SUPPRESS)
+    add_rpc_options(client, admin=False)
     client.set_defaults(handler=lambda args: asyncio.run(_client(args)))
 
 
@@ -96,6 +98,7 @@ async def _client(args: argparse.Namespace) -> int:
     from lightclient.core.checkpoint import TrustedCheckpoint
     from lightclient.rpc.les_client import light_client_methods
 
+    endpoint = endpoint_from_args(args, None)
     key = _node_key(args.node_key)
     oracle_address = None
     size = args.section_size
@@ -150,7 +153,13 @@ async def _client(args: argparse.Namespace) -> int:
     try:
         methods = light_client_methods(client)
         return await serve_until_stopped(
-            methods, ["les", "eth", "rpc"], host, port, [follow], max_runtime=args.max_runtime
+            methods,
+            ["les", "eth", "rpc"],
+            host,
+            port,
+            [follow],
+            max_runtime=args.max_runtime,
+            endpoint=endpoint,
         )
     finally:
         await client.close()

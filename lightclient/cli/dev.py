@@ -13,10 +13,12 @@ import asyncio
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from lightclient.aio import sleep_unless_stopped
 from lightclient.cli.common import host_port, non_negative, print_json, section_size
+from lightclient.cli.endpoint import add_rpc_options, endpoint_from_args
 
 __all__ = ["add_commands"]
 
@@ -24,10 +26,9 @@ CURL = (
     "try:\n"
     "  curl -s -H 'Content-Type: application/json' "
     '-d \'{{"jsonrpc":"2.0","id":1,"method":"les_latestCheckpoint","params":[]}}\' '
-    "{url}\n"
-    "  curl -s -H 'Content-Type: application/json' "
-    '-d \'{{"jsonrpc":"2.0","id":1,"method":"les_clientInfo","params":[[]]}}\' '
-    "{url}\n"
+    "{{url}}\n"
+    "  lightclient admin les_clientInfo '[]' --ipcpath {ipc}\n"
+    "  lightclient admin les_serverInfo --http {{url}} --jwtsecret {secret}\n"
 )
 
 
@@ -51,6 +52,7 @@ def add_commands(commands: Any) -> None:
                      help="where light clients connect (default: a free port)")  # fmt: skip
     dev.add_argument("--light-clients", type=non_negative, default=2, metavar="N",
                      help="in-process light clients to run (default 2)")  # fmt: skip
+    add_rpc_options(dev, admin=True)
     dev.set_defaults(handler=lambda args: asyncio.run(_dev(args)))
 
 
@@ -72,7 +74,9 @@ async def _dev(args: argparse.Namespace) -> int:
     _say(f"embedded py-evm chain up; oracle {kit.oracle.address} deployed, admins "
          f"{', '.join(a.address for a in kit.admins)}, threshold 2")  # fmt: skip
     scratch = tempfile.TemporaryDirectory(prefix="lightclient-dev-")
-    store = Store.open(args.datadir or scratch.name)
+    datadir = Path(args.datadir or scratch.name)
+    store = Store.open(datadir)
+    endpoint = endpoint_from_args(args, datadir)
     syncer = Syncer(kit.source, store, section_size=size, confirmations=confirms)
     registered = -1
 
@@ -130,8 +134,10 @@ async def _dev(args: argparse.Namespace) -> int:
         methods = les_checkpoint_methods(store, kit.oracle.address) + les_admin_methods(
             light.service
         )
+        banner = CURL.format(ipc=endpoint.ipc_path, secret=endpoint.secret_path)
         return await serve_until_stopped(
-            methods, ["les", "rpc"], host, port, [keep_mining, clients_follow], banner=CURL,
+            methods, ["les", "rpc"], host, port, [keep_mining, clients_follow], banner=banner,
+            endpoint=endpoint,
         )  # fmt: skip
     finally:
         for client in clients:

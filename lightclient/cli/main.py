@@ -14,7 +14,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lightclient.cli import client, dev, index, oracle, serve, verify
+    from lightclient.cli import admin, client, dev, index, oracle, serve, verify
 
     parser = argparse.ArgumentParser(
         prog="lightclient",
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_commands(commands)
     client.add_commands(commands)
     dev.add_commands(commands)
+    admin.add_commands(commands)
     return parser
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from lightclient.aio import sleep_unless_stopped
 from lightclient.cli.common import host_port, non_negative
+from lightclient.cli.endpoint import add_rpc_options, endpoint_from_args
 from lightclient.cli.verify import add_oracle_options, add_sync_options, oracle_address
 
 __all__ = ["add_commands", "default_datadir", "serve_until_stopped"]
@@ -56,6 +57,7 @@ def add_commands(commands: Any) -> None:
     add_oracle_options(serve, required=False)
     add_sync_options(serve)
     add_light_serve_options(serve)
+    add_rpc_options(serve, admin=True)
     serve.set_defaults(handler=lambda args: asyncio.run(_serve(args)))
 
 
@@ -113,17 +115,42 @@ async def serve_until_stopped(
     *,
     max_runtime: float | None = None,
     banner: str = "",
+    endpoint: Any = None,
 ) -> int:
-    """Serve ``methods`` and run ``tasks`` until SIGINT/SIGTERM (or ``max_runtime``)."""
-    from lightclient.rpc.server import RpcServer, serve
+    """Serve ``methods`` on HTTP/WebSocket (and IPC, if ``endpoint`` names a socket) and run
+    ``tasks`` until SIGINT/SIGTERM (or ``max_runtime``)."""
+    from lightclient.cli.endpoint import exposure_warning, raise_nofile
+    from lightclient.rpc.http import serve
+    from lightclient.rpc.ipc import start_ipc
+    from lightclient.rpc.server import RpcServer
 
-    runner, bound = await serve(RpcServer(methods, modules), host, port)
+    policy = endpoint.policy if endpoint is not None else None
+    limits = endpoint.limits if endpoint is not None else None
+    raise_nofile()
+    admin = any(getattr(m, "admin", False) for m in methods)
+    runner, bound = await serve(RpcServer(methods, modules, limits), host, port, policy)
+    ipc = None
+    if endpoint is not None and endpoint.ipc_path is not None:
+        try:
+            ipc = await start_ipc(RpcServer(methods, None, limits), endpoint.ipc_path)
+        except BaseException:
+            await runner.cleanup()
+            raise
+    warning = exposure_warning(host, modules, admin)
+    if warning:
+        sys.stderr.write(warning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     url = f"http://{host}:{bound}"
     sys.stderr.write(f"serving JSON-RPC ({', '.join(modules)}) on {url} and ws://{host}:{bound}\n")
+    if ipc is not None:
+        sys.stderr.write(f"serving every method, admin included, on IPC {ipc.path}\n")
+    if admin and endpoint is not None and endpoint.secret_path is not None:
+        made = "created" if endpoint.secret_created else "read"
+        sys.stderr.write(f"admin methods need a JWT made with the secret in {endpoint.secret_path} "
+                         f"({made})\n")  # fmt: skip
     if banner:
         sys.stderr.write(banner.format(url=url))
     sys.stderr.flush()
@@ -141,6 +168,8 @@ async def serve_until_stopped(
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        if ipc is not None:
+            await ipc.close()
         await runner.cleanup()
     sys.stderr.write("stopped\n")
     return 0
@@ -157,8 +186,13 @@ async def _serve(args: argparse.Namespace) -> int:
 
     address = oracle_address(args)
     datadir = Path(args.datadir) if args.datadir else default_datadir()
-    source = JsonRpcHeaderSource(args.rpc)
     store = Store.open(datadir)
+    try:
+        endpoint = endpoint_from_args(args, datadir)
+    except BaseException:
+        store.close()
+        raise
+    source = JsonRpcHeaderSource(args.rpc)
     try:
         async with connect_web3(args.rpc) as w3:
             oracle = OracleContract(w3, address) if address else None
@@ -208,7 +242,7 @@ async def _serve(args: argparse.Namespace) -> int:
             try:
                 return await serve_until_stopped(
                     methods, args.http_api, host, port, [follow, watch_oracle],
-                    max_runtime=args.max_runtime,
+                    max_runtime=args.max_runtime, endpoint=endpoint,
                 )  # fmt: skip
             finally:
                 if light is not None:

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from lightclient.errors import DecodeError
+from lightclient.errors import DecodeError, LimitExceeded
 
-__all__ = ["MAX_DEPTH", "check_depth", "loads"]
+__all__ = ["MAX_DEPTH", "check_depth", "check_items", "loads", "loads_strict"]
 
 MAX_DEPTH = 256  # far beyond any message of ours or of a node's JSON-RPC
 
@@ -44,6 +44,47 @@ def check_depth(text: str | bytes, max_depth: int = MAX_DEPTH) -> None:
     steps = _OPEN[np.frombuffer(raw, dtype=np.uint8)]
     if steps.size and int(np.cumsum(steps).max()) > max_depth:
         raise DecodeError(f"JSON nested deeper than {max_depth} levels")
+
+
+def check_items(text: str | bytes, max_items: int) -> None:
+    """Raise LimitExceeded if ``text`` holds more than about ``max_items`` values.
+
+    Values are counted as separators plus openers outside strings (an upper bound on the
+    number of array elements and object members), so that a body of ``[1,1,1,...]`` is
+    refused before the decoder builds millions of objects. Commas are counted first; only
+    a text with more of them than allowed has its strings cut out for the exact count.
+    """
+    if isinstance(text, str):
+        if text.count(",") + text.count("[") + text.count("{") <= max_items:
+            return
+        bare = _STRINGS_STR.sub("", text)
+        count = bare.count(",") + bare.count("[") + bare.count("{")
+    else:
+        if text.count(b",") + text.count(b"[") + text.count(b"{") <= max_items:
+            return
+        raw = _STRINGS_BYTES.sub(b"", bytes(text))
+        count = raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+    if count > max_items:
+        raise LimitExceeded(f"JSON holds more than {max_items} values")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_strict(
+    text: str | bytes, *, max_items: int, max_depth: int = MAX_DEPTH, **hooks: Any
+) -> Any:
+    """Strict JSON from outside: UTF-8 only (no BOM, no UTF-16/32, no lone surrogates in
+    the bytes), no ``NaN``/``Infinity``, bounded depth and number of values. Raises
+    ValueError on anything else (DecodeError past the depth, LimitExceeded past the count)."""
+    if isinstance(text, bytes | bytearray | memoryview):
+        text = bytes(text).decode("utf-8")  # strict: UnicodeDecodeError is a ValueError
+    if text.startswith("\ufeff"):
+        raise ValueError("a byte order mark is not JSON")
+    check_depth(text, max_depth)
+    check_items(text, max_items)
+    return json.loads(text, parse_constant=_no_constant, **hooks)
 
 
 def loads(text: str | bytes, **hooks: Any) -> Any:

@@ -1,10 +1,12 @@
 """The server-side ``les_*`` methods, over a :class:`~lightclient.server.service.PoolService`.
 
-Served on the admin endpoint only (never on the light-serving one).
+Admin methods: answered only to callers with the admin JWT or on the IPC socket, never on
+the light-serving endpoint.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from lightclient.core.nodeid import parse_node_id
@@ -44,7 +46,7 @@ def les_admin_methods(service: PoolService) -> list[Method]:
     async def set_connected_bias(bias: int) -> None:
         service.set_connected_bias(bias)
 
-    return [
+    methods = [
         Method("les_serverInfo", server_info),
         Method("les_clientInfo", client_info, (Param(go_string_list, optional=True),)),
         Method(
@@ -61,3 +63,5 @@ def les_admin_methods(service: PoolService) -> list[Method]:
         Method("les_setDefaultParams", set_default_params, (Param(go_map),)),
         Method("les_setConnectedBias", set_connected_bias, (Param(go_int64),)),
     ]
+    # Every one of them reads or changes other clients' balances: authenticated callers only.
+    return [replace(m, admin=True) for m in methods]

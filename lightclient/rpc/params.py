@@ -29,14 +29,25 @@ __all__ = [
 ]
 
 
+# Python refuses to convert integer texts of more than 4300 digits (CVE-2020-10735). Such
+# a number is valid JSON, so it decodes, saturated to a value outside every range any
+# parameter accepts, and is refused by the parameter's decoder with geth's message.
+MAX_INT_DIGITS = 4300
+_HUGE = 10 ** (MAX_INT_DIGITS + 1)
+
+
 class JsonInt(int):
     """An integer from the request, with the text it was written as."""
 
     text: str
+    huge: bool
 
     def __new__(cls, text: str) -> JsonInt:
-        value = super().__new__(cls, int(text))
+        huge = len(text.lstrip("-")) > MAX_INT_DIGITS
+        number = (-_HUGE if text.startswith("-") else _HUGE) if huge else int(text)
+        value = super().__new__(cls, number)
         value.text = text
+        value.huge = huge
         return value
 
 
@@ -51,9 +62,17 @@ class JsonFloat(float):
         return value
 
 
-def decode_request_body(body: bytes | str) -> Any:
-    """JSON with numbers that remember their text; raises ValueError on malformed JSON."""
-    return jsontext.loads(body, parse_int=JsonInt, parse_float=JsonFloat)
+def decode_request_body(body: bytes | str, max_items: int = 20_000) -> Any:
+    """Strict JSON (UTF-8, no NaN/Infinity, bounded depth and size) with numbers that
+    remember their text; raises ValueError on malformed JSON, DecodeError past a bound."""
+    return jsontext.loads_strict(
+        body, max_items=max_items, parse_int=JsonInt, parse_float=JsonFloat
+    )
+
+
+def _shown(text: str) -> str:
+    """A number's text as an error message shows it: long ones cut in the middle."""
+    return text if len(text) <= 80 else f"{text[:40]}...{text[-20:]} ({len(text)} digits)"
 
 
 def _go_kind(value: object) -> str:
@@ -75,7 +94,7 @@ def _go_integer(value: object, go_type: str, low: int, high: int) -> int:
         raise InvalidInput(
             f"json: cannot unmarshal {_go_kind(value)} into Go value of type {go_type}"
         )
-    text = getattr(value, "text", repr(value))
+    text = _shown(getattr(value, "text", repr(value)))
     if isinstance(value, float) or not low <= int(value) <= high:
         raise InvalidInput(f"json: cannot unmarshal number {text} into Go value of type {go_type}")
     return int(value)

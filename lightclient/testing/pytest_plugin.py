@@ -31,8 +31,9 @@ try:
 except ImportError:  # pragma: no cover - the plugin then offers no fixtures
     pytest_asyncio = None  # type: ignore[assignment]
 
+from lightclient.rpc.http import serve
 from lightclient.rpc.les import les_checkpoint_methods
-from lightclient.rpc.server import RpcServer, serve
+from lightclient.rpc.server import RpcServer
 from lightclient.store.sqlite import Store
 from lightclient.sync.syncer import Syncer
 from lightclient.sync.verify import Verdict, verify_checkpoint

@@ -56,6 +56,8 @@ class ServerConnection:
         try:
             self._ws = await self._session.ws_connect(self.url, max_msg_size=1 << 24)
             self.challenge = await self._receive_json()
+            if self.challenge.get("type") == "refused":  # over a connection bound
+                raise ServerRefused(f"{self.url} refused us: {self.challenge.get('reason')}")
             if (
                 self.challenge.get("type") != "challenge"
                 or self.challenge.get("protocol") != PROTOCOL
@@ -70,6 +72,9 @@ class ServerConnection:
                 "signature": "0x" + sig.hex(),
             }))  # fmt: skip
             welcome = await self._receive_json()
+        except ServerRefused:
+            await self.close()
+            raise
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             await self.close()
             raise SourceUnavailable(f"cannot reach {self.url}: {exc}") from None

@@ -19,6 +19,7 @@ from aiohttp import web
 from eth_keys.backends.coincurve import CoinCurveECCBackend
 from eth_keys.datatypes import PrivateKey
 
+from lightclient.client.client import LightClient, NoServer
 from lightclient.client.connection import ServerConnection, ServerRefused
 from lightclient.core.nodeid import node_id_from_pubkey
 from lightclient.errors import SourceUnavailable
@@ -59,6 +60,7 @@ class Served:
     server: LightServer
     clock: ManualClock
     node: FlakyNode
+    store: Store
     url: str
     runner: web.AppRunner
 
@@ -67,12 +69,12 @@ class Served:
 async def start(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Start light servers on 127.0.0.1 (a manual clock for the server, a real one for the
     pool); all are stopped at the end."""
-    started: list[tuple[Served, Store]] = []
+    started: list[Served] = []
 
-    async def make(limits: Limits | None = None) -> Served:
+    async def make(limits: Limits | None = None, confirmations: int = 0) -> Served:
         node = FlakyNode(SyntheticChain(SIZE * SECTIONS + 2, seed=3).headers())
         store = Store.open(tmp_path / str(len(started)))
-        await Syncer(node, store, section_size=SIZE, confirmations=0).sync()
+        await Syncer(node, store, section_size=SIZE, confirmations=confirmations).sync()
         genesis = checked_headers(await node.headers(0, 1), 0, None)[0].hash
         service = PoolService(SystemClock(), SqliteBalanceStore(store), PoolConfig())
         clock = ManualClock(start=10**12)
@@ -83,15 +85,15 @@ async def start(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         await web.SockSite(runner, sock).start()
-        served = Served(server, clock, node, f"ws://127.0.0.1:{sock.getsockname()[1]}", runner)
-        started.append((served, store))
+        url = f"ws://127.0.0.1:{sock.getsockname()[1]}"
+        started.append(served := Served(server, clock, node, store, url, runner))
         return served
 
     yield make
-    for served, store in started:
+    for served in started:
         await served.runner.cleanup()
         served.server.service.stop()
-        store.close()
+        served.store.close()
 
 
 def key(i: int) -> PrivateKey:
@@ -349,3 +351,29 @@ def test_the_error_ledger_is_bounded_and_forgets_the_least_recent() -> None:
 def test_hello_signatures_are_recovered_by_libsecp256k1() -> None:
     """coincurve is installed, so eth-keys recovers through it (~0.05 ms, not ~5 ms)."""
     assert isinstance(key(1).sign_msg_hash(b"\x01" * 32).backend, CoinCurveECCBackend)
+
+
+async def test_the_client_asks_only_servers_that_have_the_section(
+    start: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A server that has not indexed the client's checkpoint yet is not asked for it (that
+    would count against the client), until it advertises the section."""
+    lagging: Served = await start(confirmations=SIZE)  # sections 0 and 1 only
+    assert lagging.store.section_count() == SECTIONS - 1
+    full = Store.open(tmp_path / "full")
+    await Syncer(lagging.node, full, section_size=SIZE, confirmations=0).sync()
+    checkpoint = full.checkpoint(SECTIONS - 1)
+    full.close()
+    assert checkpoint is not None
+    client = LightClient(checkpoint, SIZE, [lagging.url], key(14))
+    await client.start()
+    try:
+        with pytest.raises(NoServer, match=f"section {SECTIONS - 1}"):
+            await client.header_by_number(5)
+        assert lagging.server.errors.count(client.servers[0].connection.node_id) == 0
+        # The server indexes the section: asked again for its checkpoint, then served.
+        await Syncer(lagging.node, lagging.store, section_size=SIZE, confirmations=0).sync()
+        header = await client.header_by_number(5)
+        assert header.number == 5 and client.servers[0].connection.sections == SECTIONS
+    finally:
+        await client.close()

@@ -79,12 +79,30 @@ class LightClient:
             await server.connection.close()
         self.servers = []
 
-    def _best(self) -> _Server:
+    def _best(self, section: int | None = None) -> _Server:
+        """The best connected server (that has advertised ``section``, if given)."""
         usable = [s for s in self.servers if s.connection.connected]
         if not usable:
             raise NoServer("no usable light server is left: " + "; ".join(
                 f"{u}: {why}" for u, why in self.dropped.items()))  # fmt: skip
+        if section is not None:
+            usable = [s for s in usable if s.connection.sections > section]
+            if not usable:
+                raise NoServer(f"no light server has indexed section {section} yet")
         return max(usable, key=lambda s: (s.connection.capacity > 0, s.score))
+
+    async def _best_with(self, section: int) -> _Server:
+        """The best server with ``section``: a server asked for a section it has not
+        advertised counts it against us, so ask the servers again before giving up."""
+        try:
+            return self._best(section)
+        except NoServer:
+            for server in [s for s in self.servers if s.connection.connected]:
+                try:
+                    await server.connection.refresh_sections()
+                except (ServerError, SourceUnavailable) as exc:
+                    log.info("light server %s: no checkpoint: %s", server.url, exc)
+            return self._best(section)
 
     async def _drop(self, server: _Server, why: str) -> None:
         log.warning("dropping light server %s: %s", server.url, why)
@@ -94,8 +112,9 @@ class LightClient:
 
     async def _ask(self, method: str, params: dict[str, Any], verify: Any) -> Any:
         """Ask the best server; a wrong answer drops it and the next one is asked."""
+        section = params.get("trieIdx") if method == "getHelperTrieProofs" else None
         while True:
-            server = self._best()
+            server = self._best() if section is None else await self._best_with(section)
             try:
                 answer = await server.connection.request(method, params)
                 result = verify(answer)

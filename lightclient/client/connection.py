@@ -40,6 +40,9 @@ class ServerConnection:
         self.capacity = 0
         self.buffer = 0
         self.head: dict[str, Any] | None = None
+        # Sections the server has advertised (its challenge, or a later getCheckpoint):
+        # asking for another counts as an invalid request against our node ID.
+        self.sections = 0
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -56,6 +59,8 @@ class ServerConnection:
         try:
             self._ws = await self._session.ws_connect(self.url, max_msg_size=1 << 24)
             self.challenge = await self._receive_json()
+            if self.challenge.get("type") == "refused":  # over a connection bound
+                raise ServerRefused(f"{self.url} refused us: {self.challenge.get('reason')}")
             if (
                 self.challenge.get("type") != "challenge"
                 or self.challenge.get("protocol") != PROTOCOL
@@ -70,6 +75,9 @@ class ServerConnection:
                 "signature": "0x" + sig.hex(),
             }))  # fmt: skip
             welcome = await self._receive_json()
+        except ServerRefused:
+            await self.close()
+            raise
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             await self.close()
             raise SourceUnavailable(f"cannot reach {self.url}: {exc}") from None
@@ -82,7 +90,18 @@ class ServerConnection:
         self.capacity = int(welcome.get("capacity", 0))
         self.buffer = int(welcome.get("bufLimit", 0))
         self.head = self.challenge.get("head")
+        self._note_checkpoint(self.challenge.get("checkpoint"))
         self._reader = asyncio.ensure_future(self._read())
+
+    def _note_checkpoint(self, checkpoint: Any) -> None:
+        index = checkpoint.get("sectionIndex") if isinstance(checkpoint, dict) else None
+        if isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+            self.sections = max(self.sections, index + 1)
+
+    async def refresh_sections(self) -> int:
+        """Ask the server for its latest checkpoint; returns the sections it now has."""
+        self._note_checkpoint(await self.request("getCheckpoint", {}))
+        return self.sections
 
     async def _receive_json(self) -> dict[str, Any]:
         assert self._ws is not None

@@ -3,7 +3,8 @@
 JSON messages (hex strings for bytes), modelled on LES/4's requests and costs:
 
 1. server -> ``{"type": "challenge", "protocol": "lightclient/1", "nonce", "genesis",
-   "sectionSize", "head": {"number", "hash"}, "checkpoint": {...} | null}``
+   "sectionSize", "head": {"number", "hash"}, "checkpoint": {...} | null}``, or
+   ``{"type": "refused", "reason"}`` when the server is at a connection or handshake bound.
 2. client -> ``{"type": "hello", "pubkey": "0x<64 bytes>", "signature": "0x<65 bytes>"}``:
    a secp256k1 signature of :func:`auth_digest` (nonce) by the client's node key; the node ID
    is keccak256(pubkey), the enode ID.
@@ -18,6 +19,10 @@ JSON messages (hex strings for bytes), modelled on LES/4's requests and costs:
    refuses every request while frozen, and after 700 ms plus a random 0-600 ms, once the
    buffer is above 1/8 of its limit (checked every 100 ms), sends
    ``{"type": "resume", "bv"}``. Clients wait for the resume before sending more.
+6. Every malformed message (not JSON, a binary frame, a wrong shape, an unknown method) and
+   every request for a section the server does not have counts as an error against the node
+   ID, across connections; past ``MAX_REQUEST_ERRORS`` the server hangs up and refuses that
+   ID until the count has decayed (one per hour).
 
 Methods: ``getHeaders`` {origin: number or hash, amount, skip, reverse}; ``getHelperTrieProofs``
 {type: 0 (CHT) or 1 (BloomTrie), trieIdx, keys: [hex], auxReq: 0 or 2} -> {proofs, auxData};
@@ -41,6 +46,14 @@ __all__ = [
     "FREEZE_BASE",
     "FREEZE_CHECK",
     "FREEZE_RANDOM",
+    "HELLO_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_IP",
+    "MAX_HELLO_SIZE",
+    "MAX_MESSAGE_SIZE",
+    "MAX_OFFENDERS",
+    "MAX_PENDING_HANDSHAKES",
+    "MAX_PENDING_PER_IP",
     "MAX_REQUEST_ERRORS",
     "PROTOCOL",
     "RESUME_FRACTION",
@@ -58,6 +71,16 @@ RESUME_FRACTION = 8
 BUF_LIMIT_RATIO = 6000  # buffer limit = capacity * 6000 (6 s of recharge), as geth
 MAX_REQUEST_ERRORS = 20  # invalid requests before the server hangs up
 ERROR_DECAY = 3600 * 10**9  # ns: the count of invalid requests drops by one per hour
+MAX_OFFENDERS = 10_000  # node IDs whose error counts are remembered across connections
+
+# Bounds on the light endpoint (over one: refused with a reason, the socket closed).
+MAX_CONNECTIONS = 512  # open light sockets, handshaking or admitted (the pool admits fewer)
+MAX_CONNECTIONS_PER_IP = 16
+MAX_PENDING_HANDSHAKES = 64  # sockets between the challenge and an accepted hello
+MAX_PENDING_PER_IP = 4
+HELLO_TIMEOUT = 10.0  # seconds a client has to answer the challenge
+MAX_MESSAGE_SIZE = 1 << 20  # bytes in any one message (the largest request is ~2 KiB)
+MAX_HELLO_SIZE = 4096  # bytes in a hello (an honest one is ~320)
 
 ERR_INVALID = -32602  # malformed request
 ERR_UNAVAILABLE = -32001  # the server does not have what was asked

@@ -231,7 +231,7 @@ class GuardedSockSite(BaseSite):
     """aiohttp's SockSite, with every connection passing the guard."""
 
     def __init__(self, runner: web.AppRunner, sock: Any, guard: ConnectionGuard) -> None:
-        super().__init__(runner, shutdown_timeout=2.0)
+        super().__init__(runner)
         self._sock = sock
         self.guard = guard
         host, port = sock.getsockname()[:2]
@@ -422,7 +422,7 @@ async def serve(
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     _quiet_accept_errors(asyncio.get_running_loop())
     guard = ConnectionGuard(policy)
-    runner = web.AppRunner(build_app(rpc, policy, guard), access_log=None)
+    runner = web.AppRunner(build_app(rpc, policy, guard), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await GuardedSockSite(runner, sock, guard).start()
     return runner, int(sock.getsockname()[1])

@@ -99,13 +99,24 @@ class JsonStream:
 
 
 class IpcServer:
-    def __init__(self, rpc: RpcServer, path: Path, server: asyncio.AbstractServer) -> None:
+    def __init__(
+        self,
+        rpc: RpcServer,
+        path: Path,
+        server: asyncio.AbstractServer,
+        active: set[asyncio.Task[None]],
+    ) -> None:
         self.rpc = rpc
         self.path = path
         self.server = server
+        self.active = active
 
     async def close(self) -> None:
+        """Stop listening, end the open sessions, remove the socket file."""
         self.server.close()
+        for task in list(self.active):
+            task.cancel()
+        await asyncio.gather(*self.active, return_exceptions=True)
         await self.server.wait_closed()
         with contextlib.suppress(OSError):
             if stat.S_ISSOCK(self.path.lstat().st_mode):
@@ -165,7 +176,7 @@ async def start_ipc(rpc: RpcServer, path: str | Path, *, idle_timeout: float = 6
     finally:
         os.umask(old)
     os.chmod(file, 0o600)
-    return IpcServer(rpc, file, server)
+    return IpcServer(rpc, file, server, active)
 
 
 async def _session(

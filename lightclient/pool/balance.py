@@ -50,6 +50,7 @@ NEG_THRESHOLD = 1_000_000  # negative balances at or below this are not kept
 # cost unit), i.e. 1e18 in the API's per-second units: the whole int64 range in ~9 s. With
 # capacities and intervals within int64, every price times interval stays a finite float.
 MAX_PRICE_FACTOR = 1e9
+MIN_EXPIRATION_TC = 1.0  # seconds
 _MAX_COST_SUM = 2**64 - 1  # geth's sumReqCost is a uint64; ours saturates there
 log = logging.getLogger(__name__)
 _CALLBACK_UPDATE = 0
@@ -154,7 +155,14 @@ class BalanceTracker:
         self.expiration_tcs = (0.0, 0.0)
 
     def set_expiration_tcs(self, pos_seconds: float, neg_seconds: float) -> None:
-        """Time constants of exponential decay in seconds (0: no decay)."""
+        """Time constants of exponential decay in seconds: 0 (no decay) or a finite number
+        of at least MIN_EXPIRATION_TC (a smaller one makes the offsets' rate infinite)."""
+        for tc in (pos_seconds, neg_seconds):
+            if not (tc == 0 or (math.isfinite(tc) and tc >= MIN_EXPIRATION_TC)):
+                raise InvalidInput(
+                    f"invalid expiration time constant {tc!r}: 0 or at least "
+                    f"{MIN_EXPIRATION_TC:g} s"
+                )
         now = self.clock.now()
         self.expiration_tcs = (pos_seconds, neg_seconds)
         self.pos_exp.set_rate(now, 1 / (pos_seconds * SECOND) if pos_seconds else 0.0)

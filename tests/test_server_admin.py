@@ -290,3 +290,27 @@ def test_admin_errors_have_geths_codes(service: Any, rpc: Any) -> None:
     pool_service.add_balance(p.node_id.hex(), 5)
     listed = rpc("les_priorityClientInfo", zero, zero, 2**63 - 1)["result"]
     assert list(listed) == [p.node_id.hex()]
+
+
+def test_extreme_inputs_are_clear_errors_over_rpc(service: Any, rpc: Any) -> None:
+    """Issue 7 items 3-4 at the wire: geth's codes, never -32603, and nothing changed."""
+    pool_service, clock, _ = service
+    p = Peer(1)
+    pool_service.pool.register(p)
+    node = p.node_id.hex()
+    assert rpc("les_addBalance", node, 10**15)["result"] == [0, 10**15]
+    huge = rpc("les_setClientParams", [node], {"pricing/timeFactor": 1e308})["error"]
+    assert huge == {"code": -32000, "message": "invalid value for parameter 'pricing/timeFactor'"}
+    surrogate = rpc("les_addBalance", node, 10**15, "\ud800")["error"]
+    assert surrogate["code"] == -32602 and "invalid meta" in surrogate["message"]
+    too_long = rpc("les_addBalance", node, 10**15, "x" * 1025)["error"]
+    assert too_long["code"] == -32602 and "at most 1024" in too_long["message"]
+    overflow = rpc("les_addBalance", node, 2**63 - 1)["error"]
+    assert overflow == {"code": -32000, "message": "balance overflow"}
+    many = rpc("les_clientInfo", [node] * 1001)["error"]
+    assert many["code"] == -32602 and "at most 1000" in many["message"]
+    clock.run(SECOND)
+    info = rpc("les_clientInfo", [node])["result"][node]
+    # Credited once; 1 s at the default 1e9 per second per 1e6 capacity was charged.
+    assert info["isConnected"] and info["pricing/balance"] == 10**15 - CONFIG.min_cap * 1000
+    assert info["capacity"] == p.cap == CONFIG.min_cap

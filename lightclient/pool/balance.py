@@ -10,21 +10,30 @@ Semantics follow geth v1.11.6's les/vflux/server/balance.go (shared/spec/server-
 
 Time is in nanoseconds from an injected clock; price factors are in internal units (per ns,
 per 1e6 capacity units per ns, per cost unit).
+
+The arithmetic is total. A price factor is a finite float in ``[0, MAX_PRICE_FACTOR]``
+(:class:`PriceFactors` refuses anything else), and every charge converts its float to an
+integer saturating at ``MAX_BALANCE``, as geth's int64 maths would be if it did not wrap, so
+no interval, capacity or request cost can make a balance operation raise. Changes that are
+persisted (``add_balance``, ``set_balance``) are computed on a copy, written, and only then
+applied: when the write fails, memory is as it was.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from lightclient.errors import LightClientError
+from lightclient.errors import InvalidInput, LightClientError
 from lightclient.pool.clock import SECOND, Clock, Timer
 from lightclient.pool.expiration import ExpiredValue, Expirer
 
 __all__ = [
     "MAX_BALANCE",
+    "MAX_PRICE_FACTOR",
     "NEG_THRESHOLD",
     "BalanceListener",
     "BalanceOverflow",
@@ -35,7 +44,15 @@ __all__ = [
 ]
 
 MAX_BALANCE = 2**63 - 1
+MIN_AMOUNT = -(2**63)  # int64, as geth's AddBalance takes
 NEG_THRESHOLD = 1_000_000  # negative balances at or below this are not kept
+# The largest internal price factor: 1e9 balance units per ns (per 1e6 capacity per ns, per
+# cost unit), i.e. 1e18 in the API's per-second units: the whole int64 range in ~9 s. With
+# capacities and intervals within int64, every price times interval stays a finite float.
+MAX_PRICE_FACTOR = 1e9
+MIN_EXPIRATION_TC = 1.0  # seconds
+_MAX_COST_SUM = 2**64 - 1  # geth's sumReqCost is a uint64; ours saturates there
+log = logging.getLogger(__name__)
 _CALLBACK_UPDATE = 0
 _CALLBACK_ZERO = 1
 
@@ -45,13 +62,41 @@ class BalanceOverflow(LightClientError):
         super().__init__("balance overflow")
 
 
+def charge_of(value: float) -> int:
+    """A non-negative float charge as an int64, saturating (NaN and negatives are 0)."""
+    if not value > 0:
+        return 0
+    if value >= MAX_BALANCE:
+        return MAX_BALANCE
+    return int(value)
+
+
+def valid_factor(value: float) -> bool:
+    return math.isfinite(value) and 0 <= value <= MAX_PRICE_FACTOR
+
+
 @dataclass(frozen=True, slots=True)
 class PriceFactors:
-    """Balance units per ns, per ns per 1e6 capacity, and per request cost unit."""
+    """Balance units per ns, per ns per 1e6 capacity, and per request cost unit.
+
+    Each is a finite float in ``[0, MAX_PRICE_FACTOR]`` (negative zero reads as 0);
+    anything else raises :class:`~lightclient.errors.InvalidInput`."""
 
     time: float = 0.0
     capacity: float = 0.0
     request: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("time", "capacity", "request"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInput(f"price factor {name} must be a number")
+            value = float(value)
+            if not valid_factor(value):
+                raise InvalidInput(
+                    f"price factor {name} must be finite and within [0, {MAX_PRICE_FACTOR:g}]"
+                )
+            object.__setattr__(self, name, value + 0.0)  # -0.0 becomes 0.0
 
     def connection_price(self, capacity: int, avg_req_cost: float) -> float:
         return self.time + float(capacity) * self.capacity / 1000000 + self.request * avg_req_cost
@@ -67,6 +112,17 @@ class BalanceStore(Protocol):
     def store_pos(self, node_id: bytes, value: ExpiredValue | None, meta: str | None) -> None: ...
 
     def store_neg(self, free_id: str, value: ExpiredValue | None) -> None: ...
+
+    def store_both(
+        self,
+        node_id: bytes,
+        pos: ExpiredValue | None,
+        meta: str | None,
+        free_id: str,
+        neg: ExpiredValue | None,
+    ) -> None:
+        """Both records in one transaction: either both are written or neither."""
+        ...
 
 
 class BalanceListener(Protocol):
@@ -99,17 +155,24 @@ class BalanceTracker:
         self.expiration_tcs = (0.0, 0.0)
 
     def set_expiration_tcs(self, pos_seconds: float, neg_seconds: float) -> None:
-        """Time constants of exponential decay in seconds (0: no decay)."""
+        """Time constants of exponential decay in seconds: 0 (no decay) or a finite number
+        of at least MIN_EXPIRATION_TC (a smaller one makes the offsets' rate infinite)."""
+        for tc in (pos_seconds, neg_seconds):
+            if not (tc == 0 or (math.isfinite(tc) and tc >= MIN_EXPIRATION_TC)):
+                raise InvalidInput(
+                    f"invalid expiration time constant {tc!r}: 0 or at least "
+                    f"{MIN_EXPIRATION_TC:g} s"
+                )
         now = self.clock.now()
         self.expiration_tcs = (pos_seconds, neg_seconds)
         self.pos_exp.set_rate(now, 1 / (pos_seconds * SECOND) if pos_seconds else 0.0)
         self.neg_exp.set_rate(now, 1 / (neg_seconds * SECOND) if neg_seconds else 0.0)
 
     def pos_value(self, b: _Balance, now: int) -> int:
-        return b.pos.value(self.pos_exp.offset(now))
+        return min(b.pos.value(self.pos_exp.offset(now)), MAX_BALANCE)
 
     def neg_value(self, b: _Balance, now: int) -> int:
-        return b.neg.value(self.neg_exp.offset(now))
+        return min(b.neg.value(self.neg_exp.offset(now)), MAX_BALANCE)
 
     def add_value(
         self, b: _Balance, now: int, amount: int, pos: bool, force: bool
@@ -117,7 +180,9 @@ class BalanceTracker:
         """Add to the positive or negative part; (old value, new value, net change)."""
         offset = (self.pos_exp if pos else self.neg_exp).offset(now)
         value = b.pos if pos else b.neg
-        old = value.value(offset)
+        # float64(2^63-1) is 2^63, so a saturated value can read one above the cap.
+        old = min(value.value(offset), MAX_BALANCE)
+        amount = max(amount, MIN_AMOUNT)  # a larger debit clamps at 0 just the same
         if amount > 0 and (amount > MAX_BALANCE or old > MAX_BALANCE - amount):
             if not force:
                 raise BalanceOverflow()
@@ -128,12 +193,14 @@ class BalanceTracker:
             b.pos = value
         else:
             b.neg = value
-        return old, value.value(offset), net
+        return old, min(value.value(offset), MAX_BALANCE), net
 
     def charge_negative(self, b: _Balance, now: int, amount: int) -> None:
-        """Add usage to the negative balance; an overflow is dropped, as geth does."""
-        with contextlib.suppress(BalanceOverflow):
-            self.add_value(b, now, amount, False, False)
+        """Add usage to the negative balance, saturating at MAX_BALANCE (geth drops a
+        charge that would overflow, so its heaviest users stop being charged)."""
+        room = MAX_BALANCE - self.neg_value(b, now)
+        if amount > 0 and room > 0:
+            self.add_value(b, now, min(amount, room), False, False)
 
     def set_value(self, b: _Balance, now: int, pos: int, neg: int) -> None:
         if pos > MAX_BALANCE or neg > MAX_BALANCE or pos < 0 or neg < 0:
@@ -229,7 +296,7 @@ class NodeBalance:
         b = b.copy()
         if not b.pos.is_zero():
             factor = self.pos_factor.connection_price(capacity, avg)
-            diff = -int(dtf * factor)
+            diff = -charge_of(dtf * factor)
             _, _, net = self.tracker.add_value(b, at, diff, True, False)
             if net == diff:
                 dtf = 0.0
@@ -237,36 +304,43 @@ class NodeBalance:
                 dtf += float(net) / factor
         if dtf > 0:
             factor = self.neg_factor.connection_price(capacity, avg)
-            self.tracker.charge_negative(b, at, int(dtf * factor))
+            self.tracker.charge_negative(b, at, charge_of(dtf * factor))
         return b
 
     # -- changing ----------------------------------------------------------------------
 
     def add_balance(self, amount: int, meta: str | None = None) -> tuple[int, int]:
-        """Add to the positive balance (clamped at 0); (before, after). Persisted at once."""
+        """Add to the positive balance (clamped at 0); (before, after).
+
+        Atomic: an overflow (``balance overflow``) or a failed write changes nothing; on
+        success the new balance (and ``meta``, if given) is stored before it is applied."""
         now = self.tracker.clock.now()
         self._settle(now)
-        old, new, _ = self.tracker.add_value(self.balance, now, amount, True, False)
+        b = self.balance.copy()
+        old, new, _ = self.tracker.add_value(b, now, amount, True, False)
+        self.tracker.store.store_pos(self.node_id, self._kept_pos(b, now), meta)
+        self.balance = b
         if meta is not None:
             self.meta = meta
-        callbacks = self._check_callbacks(now) + self._exhausted_while_inactive()
-        gained = self.check_priority_status()
-        self.store(pos=True)
-        for callback in callbacks:
-            callback()
-        if self.listener is not None:
-            if gained:
-                self.listener.priority_gained(self)
-            self.listener.priority_update(self)
+        self._after_change(now)
         return old, new
 
     def set_balance(self, pos: int, neg: int) -> None:
+        """Set both balances; atomic like :meth:`add_balance`."""
         now = self.tracker.clock.now()
         self._settle(now)
-        self.tracker.set_value(self.balance, now, pos, neg)
+        b = self.balance.copy()
+        self.tracker.set_value(b, now, pos, neg)
+        self.tracker.store.store_both(
+            self.node_id, self._kept_pos(b, now), self.meta, self.free_id, self._kept_neg(b, now)
+        )
+        self.balance = b
+        self._after_change(now)
+
+    def _after_change(self, now: int) -> None:
+        """Priority bookkeeping after the balance was changed from outside."""
         callbacks = self._check_callbacks(now) + self._exhausted_while_inactive()
         gained = self.check_priority_status()
-        self.store(pos=True, neg=True)
         for callback in callbacks:
             callback()
         if self.listener is not None:
@@ -276,13 +350,14 @@ class NodeBalance:
 
     def request_served(self, cost: int) -> int:
         """Charge a served request of ``cost`` units; returns the positive balance after."""
+        cost = min(max(cost, 0), _MAX_COST_SUM)
         now = self.tracker.clock.now()
         self._settle(now)
         fcost = float(cost)
         new_balance = 0
         check = False
         if not self.balance.pos.is_zero():
-            pos_cost = -int(fcost * self.pos_factor.request)
+            pos_cost = -charge_of(fcost * self.pos_factor.request)
             if pos_cost == 0:
                 fcost = 0.0
                 new_balance = self.tracker.pos_value(self.balance, now)
@@ -296,9 +371,10 @@ class NodeBalance:
                     fcost *= 1 - float(net) / float(pos_cost)
                 check = True
         if fcost > 0 and self.neg_factor.request != 0:
-            self.tracker.charge_negative(self.balance, now, int(fcost * self.neg_factor.request))
+            charge = charge_of(fcost * self.neg_factor.request)
+            self.tracker.charge_negative(self.balance, now, charge)
             check = True
-        self.sum_req_cost += cost
+        self.sum_req_cost = min(self.sum_req_cost + cost, _MAX_COST_SUM)
         if check:
             for callback in self._check_callbacks(now):
                 callback()
@@ -317,13 +393,15 @@ class NodeBalance:
             self.last_update = self.tracker.clock.now()
 
     def deactivate(self) -> None:
+        """Stop charging and store both balances. Never raises: if the write fails it is
+        logged, and the balances stay in memory for the next save."""
         if self.active:
             self._settle(self.tracker.clock.now())
             if self._timer is not None:
                 self._timer.stop()
                 self._timer = None
-            self.store(pos=True, neg=True)
             self.active = False
+            self._store_logged(pos=True, neg=True)
 
     def set_capacity(self, capacity: int) -> None:
         now = self.tracker.clock.now()
@@ -336,13 +414,23 @@ class NodeBalance:
         """Persist: any non-zero positive balance; a negative one only above 1,000,000."""
         now = self.tracker.clock.now()
         if pos:
-            keep = not self.balance.pos.is_zero() and self.tracker.pos_value(self.balance, now) > 0
-            self.tracker.store.store_pos(
-                self.node_id, self.balance.pos.copy() if keep else None, self.meta
-            )
+            self.tracker.store.store_pos(self.node_id, self._kept_pos(self.balance, now), self.meta)
         if neg:
-            keep = self.tracker.neg_value(self.balance, now) > NEG_THRESHOLD
-            self.tracker.store.store_neg(self.free_id, self.balance.neg.copy() if keep else None)
+            self.tracker.store.store_neg(self.free_id, self._kept_neg(self.balance, now))
+
+    def _store_logged(self, *, pos: bool = False, neg: bool = False) -> None:
+        """:meth:`store` where a failure must not stop the caller (timers, teardown)."""
+        try:
+            self.store(pos=pos, neg=neg)
+        except LightClientError as exc:
+            log.error("balance of %s not saved: %s", self.node_id.hex(), exc)
+
+    def _kept_pos(self, b: _Balance, now: int) -> ExpiredValue | None:
+        keep = not b.pos.is_zero() and self.tracker.pos_value(b, now) > 0
+        return b.pos.copy() if keep else None
+
+    def _kept_neg(self, b: _Balance, now: int) -> ExpiredValue | None:
+        return b.neg.copy() if self.tracker.neg_value(b, now) > NEG_THRESHOLD else None
 
     # -- callbacks -----------------------------------------------------------------------
 
@@ -362,7 +450,7 @@ class NodeBalance:
         return []
 
     def _exhausted(self) -> None:
-        self.store(pos=True)
+        self._store_logged(pos=True)
         self.has_priority = False
         if self.listener is not None:
             self.listener.priority_lost(self)
@@ -459,7 +547,7 @@ class NodeBalance:
             if target_pos > 0:
                 if target_pos > pos:
                     return 0, True
-                return int(float(pos - target_pos) / price), True
+                return _duration(float(pos - target_pos) / price), True
             diff = float(pos) / price
         elif target_pos > 0:
             return 0, True
@@ -469,4 +557,9 @@ class NodeBalance:
             if price < 1e-100:
                 return 0, False
             diff += float(target_neg - neg) / price
-        return int(diff), True
+        return _duration(diff), True
+
+
+def _duration(ns: float) -> int:
+    """A float of ns as an int64 duration (geth's time.Duration), saturating."""
+    return charge_of(ns)

@@ -12,12 +12,18 @@ rules are kept: a candidate is judged by its priority estimated after the connec
 reductions go in 1/4 steps (1/100 for the requester), changes are made on a temporary copy
 and committed only when the target is met, and estimates are strictly below the current
 priority. Ties go to the client that connected first.
+
+Connections are total: ``register`` either adds a client or leaves the pool as it was, and
+``unregister`` always removes the client, whatever fails on the way (a balance that cannot
+be written is logged, not raised), so no entry outlives its connection. A peer whose
+``update_capacity`` or ``disconnect`` raises is logged and does not break the pool.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -40,6 +46,7 @@ CAPACITY_STEP_DIV = 4
 FINE_STEP_DIV = 100
 DEFAULT_CONNECTED_BIAS = 3 * MINUTE
 CURVE_CACHE_TIME = 10 * SECOND  # geth reuses an unforced capacity curve this long
+log = logging.getLogger(__name__)
 
 
 class NotConnected(LightClientError):
@@ -245,46 +252,99 @@ class ClientPool:
         entry.seq = next(self._seq)
         self.entries[peer.node_id] = entry
         self._waiting[peer.node_id] = entry
-        balance.listener = _Listener(self, entry)
-        if not balance.balance.pos.is_zero():
-            entry.priority_flag = True
-            balance.check_priority_status()  # registers the zero callback
-        if not entry.priority_flag:
-            self._arm_inactive_timer(entry)
-        self._try_activate(False)
+        try:
+            balance.listener = _Listener(self, entry)
+            if not balance.balance.pos.is_zero():
+                entry.priority_flag = True
+                balance.check_priority_status()  # registers the zero callback
+            if not entry.priority_flag:
+                self._arm_inactive_timer(entry)
+            self._try_activate(False)
+        except BaseException:
+            self._abort_operation()
+            self._remove(entry)
+            raise
         return balance
 
     def unregister(self, peer: ClientPeer) -> None:
+        """The client went away. Never raises; the entry is gone afterwards (an entry of a
+        different peer object with the same ID is not this peer's, and is kept)."""
         entry = self.entries.get(peer.node_id)
-        if entry is None:
+        if entry is None or entry.peer is not peer:
             return
+        had_capacity = entry.capacity != 0
         entry.priority_flag = False
-        entry.balance.deactivate()
+        try:
+            entry.balance.deactivate()
+        except Exception:  # a bug, not an expected failure: the client must still go
+            log.exception("deactivating %s failed", peer.node_id.hex())
+        self._remove(entry)
+        if had_capacity:
+            try:
+                self._try_activate(True)
+            except Exception:
+                log.exception("activating waiting clients after %s left failed",
+                              peer.node_id.hex())  # fmt: skip
+                self._abort_operation()
+
+    def _remove(self, entry: _Entry) -> None:
+        """Drop ``entry`` from every structure of the pool (cannot fail)."""
         entry.balance.listener = None
         entry.balance.remove_update_callback()
+        entry.balance.stop_timer()
+        entry.balance.active = False
         self._cancel_inactive_timer(entry)
-        had_capacity = entry.capacity != 0
+        if entry.in_temp:
+            entry.in_temp = False
+            self._temp = [e for e in self._temp if e is not entry]
         self._set_temp(entry, 0)
-        del self.entries[peer.node_id]
-        self._waiting.pop(peer.node_id, None)
-        if had_capacity:
-            self._try_activate(True)
+        entry.capacity = 0
+        node_id = entry.peer.node_id
+        if self.entries.get(node_id) is entry:
+            del self.entries[node_id]
+        if self._waiting.get(node_id) is entry:
+            del self._waiting[node_id]
+
+    def _abort_operation(self) -> None:
+        """Undo an operation's uncommitted temporary changes after an error."""
+        self._heap = None
+        for e in self._temp:
+            self._set_temp(e, e.capacity)
+            e.in_temp = False
+            e.min_target = self.min_cap
+            e.step_div = CAPACITY_STEP_DIV
+            e.bias = 0
+        self._temp = []
 
     def stop(self) -> None:
         """Store every balance and cancel the timers (the pool answers no more
-        registrations, and nothing fires after the store is closed)."""
+        registrations, and nothing fires after the store is closed). Every balance is
+        tried; if any could not be written, the first error is raised at the end."""
+        self.stopped = True
+        failure: LightClientError | None = None
         for entry in self.entries.values():
-            entry.balance.get_balance()  # settle the charges up to now
-            entry.balance.store(pos=True, neg=True)
             entry.balance.stop_timer()
             self._cancel_inactive_timer(entry)
-        self.stopped = True
+            try:
+                entry.balance.get_balance()  # settle the charges up to now
+                entry.balance.store(pos=True, neg=True)
+            except LightClientError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def persist_connected(self) -> None:
-        """Write the current balances of connected clients (called periodically)."""
-        for entry in self.entries.values():
-            entry.balance.get_balance()
-            entry.balance.store(pos=True, neg=True)
+        """Write the current balances of connected clients (called periodically). Every
+        client is tried; the first failure is raised at the end."""
+        failure: LightClientError | None = None
+        for entry in list(self.entries.values()):
+            try:
+                entry.balance.get_balance()
+                entry.balance.store(pos=True, neg=True)
+            except LightClientError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     # -- priorities ------------------------------------------------------------------
 
@@ -371,15 +431,15 @@ class ClientPool:
             e.balance.set_capacity(new)
             e.balance.activate()
             self._cancel_inactive_timer(e)
-            e.peer.update_capacity(new, requested)
+            _tell_capacity(e.peer, new, requested)
         elif new == 0:
             e.balance.deactivate()
-            e.peer.update_capacity(0, requested)
+            _tell_capacity(e.peer, 0, requested)
             if not e.priority_flag:
                 self._arm_inactive_timer(e)
         else:
             e.balance.set_capacity(new)
-            e.peer.update_capacity(new, requested)
+            _tell_capacity(e.peer, new, requested)
 
     def _try_activate(self, commit: bool) -> None:
         tried: set[bytes] = set()
@@ -502,9 +562,12 @@ class ClientPool:
 
         def expire() -> None:
             e.inactive_timer = None
-            if e.capacity == 0 and not e.priority_flag and e.peer.node_id in self.entries:
+            if e.capacity == 0 and not e.priority_flag and self.entries.get(e.peer.node_id) is e:
                 self.unregister(e.peer)
-                e.peer.disconnect()
+                try:
+                    e.peer.disconnect()
+                except Exception:
+                    log.exception("disconnecting %s failed", e.peer.node_id.hex())
 
         e.inactive_timer = self.clock.after(e.peer.inactive_allowance(), expire)
 
@@ -528,6 +591,13 @@ class ClientPool:
     def _priority_update(self, e: _Entry) -> None:
         if not self._temp and e.peer.node_id in self.entries:
             self._try_activate(False)
+
+
+def _tell_capacity(peer: ClientPeer, capacity: int, requested: bool) -> None:
+    try:
+        peer.update_capacity(capacity, requested)
+    except Exception:  # the pool's state is already committed; the peer's is its own
+        log.exception("telling %s its capacity %d failed", peer.node_id.hex(), capacity)
 
 
 class _Listener:

@@ -5,7 +5,10 @@ log2 offset in 24-bit fixed point that grows with time at a configured rate. Not
 in place: additions are scaled up by ``2^logOffset``, and decay is applied on reading.
 
 Go's integer and float conversions are reproduced (truncation toward zero, uint64
-wrap-around, float64 maths) so that balances match geth's to the unit.
+wrap-around, float64 maths) so that balances match geth's to the unit. Where Go's float
+maths would go to infinity (a value read far before the offset it was added at), the
+result saturates instead of raising: ``2^x`` is +inf beyond float64 and reads as
+``MAX_VALUE``; a scale-down by ``2^n`` with a huge ``n`` is 0.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ FIXED_FACTOR = 0x1000000  # 2^24: Fixed64 has 24 fractional bits
 _U64 = 2**64
 _I64 = 2**63
 _NO_WRAP = 2**39  # exponents below this convert to Fixed64 without wrapping
+MAX_VALUE = 2**63 - 1  # what an infinite float reads as (the pool's maxBalance)
+_MAX_EXP_GAP = 2100  # 2^-n underflows to 0 for every float64 beyond this
 LOG_TO_FIXED = FIXED_FACTOR / math.log(2)
 FIXED_TO_LOG = math.log(2) / FIXED_FACTOR
 
@@ -52,14 +57,19 @@ def fixed_fraction(value: int) -> int:
 
 
 def fixed_pow2(value: int) -> float:
-    """``2^(f / 2^24)`` as float64, computed as geth does."""
-    return math.exp(float(value) * FIXED_TO_LOG)
+    """``2^(f / 2^24)`` as float64, computed as geth does (+inf where it overflows)."""
+    try:
+        return math.exp(float(value) * FIXED_TO_LOG)
+    except OverflowError:
+        return math.inf
 
 
 def _uint64_of_float(value: float) -> int:
-    """Go's ``uint64(x)`` for a non-negative float64 (truncation)."""
+    """Go's ``uint64(x)`` for a non-negative float64 (truncation); +inf saturates."""
     if value != value or value <= 0:
         return 0
+    if value == math.inf:
+        return MAX_VALUE
     return int(value) % _U64
 
 
@@ -85,8 +95,8 @@ class ExpiredValue:
         integer, frac = fixed_to_uint64(log_offset), fixed_fraction(log_offset)
         factor = fixed_pow2(frac)
         base = factor * float(amount)
-        if integer < self.exp:
-            base /= math.pow(2, float(self.exp - integer))
+        if integer < self.exp:  # base / 2^gap, exactly as the division (0 when far)
+            base = math.ldexp(base, -min(self.exp - integer, _MAX_EXP_GAP))
         if integer > self.exp:
             self.base >>= integer - self.exp
             self.exp = integer

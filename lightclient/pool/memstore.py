@@ -31,6 +31,17 @@ class MemoryBalanceStore:
         else:
             self.pos[node_id] = (value.copy(), meta)
 
+    def store_both(
+        self,
+        node_id: bytes,
+        pos: ExpiredValue | None,
+        meta: str | None,
+        free_id: str,
+        neg: ExpiredValue | None,
+    ) -> None:
+        self.store_pos(node_id, pos, meta)
+        self.store_neg(free_id, neg)
+
     def store_neg(self, free_id: str, value: ExpiredValue | None) -> None:
         if value is None:
             self.neg.pop(free_id, None)

@@ -1,7 +1,8 @@
 """The server-side ``les_*`` methods, over a :class:`~lightclient.server.service.PoolService`.
 
 Admin methods: answered only to callers with the admin JWT or on the IPC socket, never on
-the light-serving endpoint.
+the light-serving endpoint. ID lists longer than ``MAX_IDS`` and metas that are too long or
+not UTF-8 are refused before any item is parsed (``-32602 invalid argument i: ...``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from lightclient.core.nodeid import parse_node_id
 from lightclient.rpc.params import Param, go_int, go_int64, go_map, go_string, go_string_list
 from lightclient.rpc.server import Method
-from lightclient.server.service import PoolService
+from lightclient.server.service import PoolService, check_id_count, check_meta
 
 __all__ = ["les_admin_methods"]
 
@@ -22,6 +23,19 @@ def _node_id_param(value: object) -> bytes:
     if value is None:
         return b"\x00" * 32
     return parse_node_id(go_string(value))
+
+
+def _id_list(value: object) -> list[str]:
+    """A []string of node IDs, at most MAX_IDS long (checked before the items are)."""
+    if isinstance(value, list):
+        check_id_count(len(value))
+    return go_string_list(value)
+
+
+def _meta(value: object) -> str:
+    meta = go_string(value)
+    check_meta(meta)
+    return meta
 
 
 def les_admin_methods(service: PoolService) -> list[Method]:
@@ -48,7 +62,7 @@ def les_admin_methods(service: PoolService) -> list[Method]:
 
     methods = [
         Method("les_serverInfo", server_info),
-        Method("les_clientInfo", client_info, (Param(go_string_list, optional=True),)),
+        Method("les_clientInfo", client_info, (Param(_id_list, optional=True),)),
         Method(
             "les_priorityClientInfo",
             priority_client_info,
@@ -57,9 +71,9 @@ def les_admin_methods(service: PoolService) -> list[Method]:
         Method(
             "les_addBalance",
             add_balance,
-            (Param(go_string), Param(go_int64), Param(go_string, optional=True)),
+            (Param(go_string), Param(go_int64), Param(_meta, optional=True)),
         ),
-        Method("les_setClientParams", set_client_params, (Param(go_string_list), Param(go_map))),
+        Method("les_setClientParams", set_client_params, (Param(_id_list), Param(go_map))),
         Method("les_setDefaultParams", set_default_params, (Param(go_map),)),
         Method("les_setConnectedBias", set_connected_bias, (Param(go_int64),)),
     ]

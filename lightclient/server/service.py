@@ -6,6 +6,20 @@ an empty ID list means all connected clients; a zero ``stop`` means the end of t
 capacities are integers within limits; bad IDs and negative counts are errors; balances are
 durable when ``les_addBalance`` returns and connected clients' charges are saved
 periodically.
+
+Bounds, checked before anything is parsed further or changed:
+
+* a pricing factor is a JSON number in ``[0, MAX_API_FACTOR]`` (1e18 per second, or per
+  1e9 cost units: the whole int64 balance range in about 9 s), so the pool's arithmetic
+  stays finite; anything else is geth's ``invalid value for parameter '<name>'``;
+* an amount is an int64 (the RPC layer decodes it so); a balance that would pass
+  ``2^63-1`` is geth's ``balance overflow`` and changes nothing;
+* a meta text is at most ``MAX_META_BYTES`` (1024) bytes of UTF-8, and must be encodable
+  (no lone surrogates);
+* an ID list holds at most ``MAX_IDS`` (1000) entries.
+
+Every operation is atomic: it is validated, then persisted, then applied in memory; a
+failure on the way leaves both the store and the pool as they were.
 """
 
 from __future__ import annotations
@@ -17,12 +31,22 @@ from typing import Any
 
 from lightclient.core.nodeid import format_node_id, parse_node_id
 from lightclient.errors import InvalidInput, LightClientError
-from lightclient.pool.balance import BalanceTracker, NodeBalance, PriceFactors
+from lightclient.pool.balance import MAX_PRICE_FACTOR, BalanceTracker, NodeBalance, PriceFactors
 from lightclient.pool.clientpool import CantFindMaximum, ClientPool, NotConnected
 from lightclient.pool.clock import MINUTE, SECOND, Clock
 from lightclient.store.balances import SqliteBalanceStore
 
-__all__ = ["DEFAULT_API_FACTORS", "PoolConfig", "PoolService", "go_duration"]
+__all__ = [
+    "DEFAULT_API_FACTORS",
+    "MAX_API_FACTOR",
+    "MAX_IDS",
+    "MAX_META_BYTES",
+    "PoolConfig",
+    "PoolService",
+    "check_id_count",
+    "check_meta",
+    "go_duration",
+]
 
 _FACTOR_KEYS = {
     "pricing/timeFactor": ("pos", "time"),
@@ -34,6 +58,32 @@ _FACTOR_KEYS = {
 }
 # Server defaults in API units (per second / per 1e9 cost units): {0, 1e9, 1e9}.
 DEFAULT_API_FACTORS = {"time": 0.0, "capacity": 1e9, "request": 1e9}
+_API_UNIT = 1e9  # API factors are per second (1e9 ns) or per 1e9 cost units
+MAX_API_FACTOR = MAX_PRICE_FACTOR * _API_UNIT  # 1e18
+MAX_META_BYTES = 1024
+MAX_IDS = 1000
+
+
+def check_meta(meta: str | None) -> None:
+    """A balance meta must be UTF-8 encodable and at most MAX_META_BYTES long."""
+    if meta is None:
+        return
+    try:
+        size = len(meta.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"invalid meta: not valid UTF-8 text ({exc.reason} at position {exc.start})"
+        ) from None
+    if size > MAX_META_BYTES:
+        raise InvalidInput(
+            f"invalid meta: {size} bytes of UTF-8, at most {MAX_META_BYTES} are allowed"
+        )
+
+
+def check_id_count(count: int) -> None:
+    """An ID list must have at most MAX_IDS entries."""
+    if count > MAX_IDS:
+        raise InvalidInput(f"too many node IDs: {count}, at most {MAX_IDS} are allowed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +164,8 @@ class PoolService:
 
     def _factors(self, sign: str, source: Mapping[str, float] | None = None) -> PriceFactors:
         values = source or self.api_factors[sign]
-        return PriceFactors(values["time"] / 1e9, values["capacity"] / 1e9,
-                            values["request"] / 1e9)  # fmt: skip
+        return PriceFactors(values["time"] / _API_UNIT, values["capacity"] / _API_UNIT,
+                            values["request"] / _API_UNIT)  # fmt: skip
 
     def _balance(self, node_id: bytes) -> tuple[NodeBalance, bool]:
         entry = self.pool.entries.get(node_id)
@@ -142,8 +192,15 @@ class PoolService:
         return dropped
 
     def stop(self) -> None:
-        self.pool.stop()
-        self.persist()
+        """Store every balance and the expiration offsets; each is tried even if another
+        failed (the first failure is raised afterwards)."""
+        try:
+            self.pool.stop()
+        finally:
+            now = self.clock.now()
+            self.balances.save_offsets(
+                self.tracker.pos_exp.offset(now), self.tracker.neg_exp.offset(now)
+            )
 
     # -- les_* -------------------------------------------------------------------------
 
@@ -178,6 +235,7 @@ class PoolService:
         return info
 
     def client_info(self, ids: Sequence[str] | None) -> dict[str, Any]:
+        check_id_count(len(ids or ()))
         parsed = [parse_node_id(i) for i in ids or []]
         if not parsed:
             parsed = list(self.pool.entries)
@@ -197,9 +255,16 @@ class PoolService:
         return result
 
     def add_balance(self, node: str, amount: int, meta: str | None = None) -> list[int]:
+        """Add ``amount`` (int64) to a client's positive balance; [before, after].
+
+        Nothing changes unless the new balance was stored: an overflow, a bad meta or a
+        failed write is an error and the balance is as it was."""
+        check_meta(meta)
         node_id = parse_node_id(node)
+        if not isinstance(amount, int) or not -(2**63) <= amount < 2**63:
+            raise InvalidInput(f"invalid amount {amount!r}: it must be an int64")
         balance, _connected = self._balance(node_id)
-        old, new = balance.add_balance(amount, meta)
+        old, new = balance.add_balance(int(amount), meta)
         return [old, new]
 
     def _parse_params(self, params: object, *, per_client: bool) -> dict[str, float | int]:
@@ -209,9 +274,9 @@ class PoolService:
         for name, value in params.items():
             if name in _FACTOR_KEYS:
                 number = _number(value)
-                if number is None or number < 0 or not math.isfinite(number):
+                if number is None or not (math.isfinite(number) and 0 <= number <= MAX_API_FACTOR):
                     raise LightClientError(f"invalid value for parameter '{name}'")
-                parsed[name] = number
+                parsed[name] = number + 0.0  # -0.0 is 0
             elif name == "capacity" and per_client:
                 if (
                     isinstance(value, bool)
@@ -240,6 +305,7 @@ class PoolService:
                 base[sign][field_name] = float(value)
 
     def set_client_params(self, ids: Sequence[str] | None, params: object) -> None:
+        check_id_count(len(ids or ()))
         parsed = self._parse_params(params, per_client=True)
         targets = [parse_node_id(i) for i in ids or []]
         if not targets:
@@ -279,26 +345,36 @@ class PoolService:
             note = "; pricing factors unchanged" if len(parsed) > 1 else ""
             raise LightClientError("insufficient capacity: " + "; ".join(failures) + note)
         if any(name in _FACTOR_KEYS for name in parsed):
-            for node_id in targets:
-                if node_id not in self.pool.entries:
-                    continue
-                balance = self.pool.entries[node_id].balance
-                current = {
-                    sign: {
-                        "time": f.time * 1e9, "capacity": f.capacity * 1e9,
-                        "request": f.request * 1e9,
-                    }
-                    for sign, f in (("pos", balance.pos_factor), ("neg", balance.neg_factor))
-                }  # fmt: skip
-                self._apply_factors(current, parsed)
-                balance.set_price_factors(
-                    self._factors("pos", current["pos"]), self._factors("neg", current["neg"])
+            # Every client's new factors are built (and checked) before any is set.
+            changes = [
+                (balance, *self._client_factors(balance, parsed))
+                for balance in (
+                    self.pool.entries[t].balance for t in targets if t in self.pool.entries
                 )
+            ]
+            for balance, pos, neg in changes:
+                balance.set_price_factors(pos, neg)
+
+    def _client_factors(
+        self, balance: NodeBalance, parsed: Mapping[str, Any]
+    ) -> tuple[PriceFactors, PriceFactors]:
+        current = {
+            sign: {
+                "time": f.time * _API_UNIT, "capacity": f.capacity * _API_UNIT,
+                "request": f.request * _API_UNIT,
+            }
+            for sign, f in (("pos", balance.pos_factor), ("neg", balance.neg_factor))
+        }  # fmt: skip
+        self._apply_factors(current, parsed)
+        return self._factors("pos", current["pos"]), self._factors("neg", current["neg"])
 
     def set_default_params(self, params: object) -> None:
         parsed = self._parse_params(params, per_client=False)
-        self._apply_factors(self.api_factors, parsed)
-        self._push_default_factors()
+        factors = {sign: dict(values) for sign, values in self.api_factors.items()}
+        self._apply_factors(factors, parsed)
+        pos, neg = self._factors("pos", factors["pos"]), self._factors("neg", factors["neg"])
+        self.api_factors = factors
+        self.pool.set_default_factors(pos, neg)
 
     def set_connected_bias(self, bias: int) -> None:
         if bias < 0:

@@ -6,12 +6,23 @@ Schema changelog (``meta.schema_version``):
 
 A section and the trie nodes it added are written in one transaction, so a crash leaves
 either the whole section or none of it, and indexing resumes after the last whole section.
+
+Threads: every thread gets its own connection (``Store.db`` is a per-thread connection,
+opened on first use with the same pragmas); no connection is ever shared between threads.
+The section build reads trie nodes in a worker thread while the event loop thread writes
+sections and balances. ``close()`` refuses new work, waits until no thread is inside a
+store call, and only then closes every connection, so a worker still running at shutdown
+gets a :class:`StoreError` instead of reading a closed connection. (One executor for all
+store access would serialise node reads behind balance writes; per-thread connections keep
+WAL's concurrent readers.)
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from lightclient.core.checkpoint import TrustedCheckpoint
@@ -51,8 +62,22 @@ class StoreError(LightClientError):
     """The data directory cannot be used (unreadable, another chain, another schema)."""
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection with the store's pragmas. ``check_same_thread=False`` only lets
+    ``close()`` close it from the closing thread once its own thread is done with it."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 class _NodeView(MutableMapping[bytes, bytes]):
-    """Trie nodes: reads see pending writes first, then the database."""
+    """Trie nodes: reads see pending writes first, then the database (this thread's
+    connection: the section build reads here from its worker thread)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -62,7 +87,8 @@ class _NodeView(MutableMapping[bytes, bytes]):
         value = self.pending.get(key)
         if value is not None:
             return value
-        row = self.store.db.execute("SELECT rlp FROM nodes WHERE hash = ?", (key,)).fetchone()
+        with self.store.using() as db:
+            row = db.execute("SELECT rlp FROM nodes WHERE hash = ?", (key,)).fetchone()
         if row is None:
             raise KeyError(key)
         return bytes(row[0])
@@ -77,7 +103,8 @@ class _NodeView(MutableMapping[bytes, bytes]):
         raise NotImplementedError("the node store is not enumerable")
 
     def __len__(self) -> int:
-        row = self.store.db.execute("SELECT COUNT(*) FROM nodes").fetchone()
+        with self.store.using() as db:
+            row = db.execute("SELECT COUNT(*) FROM nodes").fetchone()
         return int(row[0]) + len(self.pending)
 
 
@@ -85,43 +112,96 @@ class Store:
     """``Store.open(datadir)``: sections and trie nodes of one chain and section size."""
 
     def __init__(self, path: Path, db: sqlite3.Connection) -> None:
+        """``db`` becomes the calling thread's connection; other threads open their own."""
         self.path = path
-        self.db = db
         self.nodes = _NodeView(self)
+        self._local = threading.local()
+        self._local.db = db
+        self._connections = [db]
+        self._guard = threading.Condition()
+        self._busy = 0
+        self._closed = False
 
     @classmethod
     def open(cls, datadir: str | Path) -> Store:
         directory = Path(datadir)
+        path = directory / DB_NAME
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            path = directory / DB_NAME
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            db = _connect(path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
         store = cls(path, db)
-        version = store.get_meta("schema_version")
-        if version is None or int(version) == 1:  # version 2 only added tables
-            store.set_meta("schema_version", str(SCHEMA_VERSION))
-        elif int(version) != SCHEMA_VERSION:
-            raise StoreError(
-                f"{path} has schema version {version}; this lightclient reads {SCHEMA_VERSION}"
-            )
+        try:
+            with store.using() as db:
+                db.executescript(_SCHEMA)
+            version = store.get_meta("schema_version")
+            if version is None or int(version) == 1:  # version 2 only added tables
+                store.set_meta("schema_version", str(SCHEMA_VERSION))
+            elif int(version) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} has schema version {version}; this lightclient reads {SCHEMA_VERSION}"
+                )
+        except BaseException:
+            store.close()
+            raise
         return store
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use; StoreError once closed."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None and not self._closed:
+            return db
+        with self._guard:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            try:
+                db = _connect(self.path)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {self.path}: {exc}") from None
+            self._connections.append(db)
+        self._local.db = db
+        return db
+
+    @contextmanager
+    def using(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection for one store call: ``close()`` waits for the call to
+        end, and SQLite errors become StoreError."""
+        with self._guard:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            self._busy += 1
+        try:
+            yield self.db
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        finally:
+            with self._guard:
+                self._busy -= 1
+                self._guard.notify_all()
+
     def close(self) -> None:
-        self.db.close()
+        """Refuse new calls, wait for the running ones, then close every connection."""
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            self._guard.wait_for(lambda: self._busy == 0)
+            connections, self._connections = self._connections, []
+        for db in connections:
+            db.close()
 
     # -- meta --------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self.using() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        with self.using() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def bind(self, **identity: str) -> None:
         """Record the chain identity (genesis hash, section size...) or check it matches."""
@@ -139,16 +219,18 @@ class Store:
 
     def state(self) -> ChainState:
         """Where indexing stands: the last stored section, or the empty state."""
-        row = self.db.execute(
-            "SELECT idx, head, cht_root, bloom_root, td FROM sections ORDER BY idx DESC LIMIT 1"
-        ).fetchone()
+        with self.using() as db:
+            row = db.execute(
+                "SELECT idx, head, cht_root, bloom_root, td FROM sections ORDER BY idx DESC LIMIT 1"
+            ).fetchone()
         if row is None:
             return ChainState()
         idx, head, cht, bloom, td = row
         return ChainState(idx + 1, bytes(cht), bytes(bloom), int(td), bytes(head))
 
     def section_count(self) -> int:
-        row = self.db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM sections").fetchone()
+        with self.using() as db:
+            row = db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM sections").fetchone()
         return int(row[0])
 
     def checkpoint(self, index: int) -> TrustedCheckpoint | None:
@@ -156,9 +238,10 @@ class Store:
             raise InvalidInput(f"section index must not be negative, got {index}")
         if index >= 2**63:
             return None
-        row = self.db.execute(
-            "SELECT head, cht_root, bloom_root FROM sections WHERE idx = ?", (index,)
-        ).fetchone()
+        with self.using() as db:
+            row = db.execute(
+                "SELECT head, cht_root, bloom_root FROM sections WHERE idx = ?", (index,)
+            ).fetchone()
         if row is None:
             return None
         return TrustedCheckpoint(index, bytes(row[0]), bytes(row[1]), bytes(row[2]))
@@ -175,25 +258,30 @@ class Store:
                 f"{self.section_count()} sections"
             )
         pending = self.nodes.pending
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(
-                "INSERT OR IGNORE INTO nodes (hash, rlp) VALUES (?, ?)", pending.items()
-            )
-            self.db.execute(
-                "INSERT INTO sections (idx, head, cht_root, bloom_root, td) VALUES (?, ?, ?, ?, ?)",
-                (
-                    checkpoint.section_index,
-                    checkpoint.section_head,
-                    checkpoint.cht_root,
-                    checkpoint.bloom_root,
-                    str(state.td),
-                ),
-            )
-            self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self.db.execute("ROLLBACK")
-            raise StoreError(f"cannot write section {checkpoint.section_index}: {exc}") from None
+        with self.using() as db:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(
+                    "INSERT OR IGNORE INTO nodes (hash, rlp) VALUES (?, ?)", pending.items()
+                )
+                db.execute(
+                    "INSERT INTO sections (idx, head, cht_root, bloom_root, td) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        checkpoint.section_index,
+                        checkpoint.section_head,
+                        checkpoint.cht_root,
+                        checkpoint.bloom_root,
+                        str(state.td),
+                    ),
+                )
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreError(
+                    f"cannot write section {checkpoint.section_index}: {exc}"
+                ) from None
         pending.clear()
 
     def discard_pending(self) -> None:
@@ -204,6 +292,7 @@ class Store:
 
         Their trie nodes stay: they are content-addressed and harmless.
         """
-        cursor = self.db.execute("DELETE FROM sections WHERE idx >= ?", (sections,))
+        with self.using() as db:
+            cursor = db.execute("DELETE FROM sections WHERE idx >= ?", (sections,))
         self.discard_pending()
         return cursor.rowcount

@@ -15,10 +15,19 @@ store call, and only then closes every connection, so a worker still running at 
 gets a :class:`StoreError` instead of reading a closed connection. (One executor for all
 store access would serialise node reads behind balance writes; per-thread connections keep
 WAL's concurrent readers.)
+
+Opening checks the data directory and refuses a damaged one with a one-line
+:class:`StoreError` naming the file: a 0-byte file (we never create one: a new store is
+made only where no file exists), a file that is not SQLite, an SQLite file that is not a
+store, an unreadable or unknown schema version, sections not contiguous from 0, and rows of
+the small tables (sections, balances) whose values do not parse. The nodes table is too
+big to scan at every start; a damaged page there surfaces as a StoreError when read.
+Nothing is ever deleted or reset to repair a store: that is the user's decision.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, MutableMapping
@@ -57,22 +66,33 @@ CREATE TABLE IF NOT EXISTS neg_balances (
 ) WITHOUT ROWID;
 """
 
+_INTEGER = re.compile(r"-?[0-9]+")
+_REPAIR = "move it away or use another --datadir"
+
 
 class StoreError(LightClientError):
-    """The data directory cannot be used (unreadable, another chain, another schema)."""
+    """The data directory cannot be used (unreadable, damaged, another chain or schema)."""
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """A connection with the store's pragmas. ``check_same_thread=False`` only lets
-    ``close()`` close it from the closing thread once its own thread is done with it."""
+def _connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
+    """A connection with the store's pragmas (``wal=False``: all but the journal mode, which
+    writes to the file, for a file not yet known to be a store). ``check_same_thread=False``
+    only lets ``close()`` close it from the closing thread once its own thread is done."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        if wal:
+            db.execute("PRAGMA journal_mode=WAL")
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes"
+    return f"{type(value).__name__} {value!r}"
 
 
 class _NodeView(MutableMapping[bytes, bytes]):
@@ -128,20 +148,19 @@ class Store:
         path = directory / DB_NAME
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            db = _connect(path)
-        except (OSError, sqlite3.Error) as exc:
+            existed = path.exists()
+            if existed and path.is_file() and path.stat().st_size == 0:
+                raise StoreError(f"{path} is empty (0 bytes), not a lightclient store; {_REPAIR}")
+            db = _connect(path, wal=False)  # WAL once _prepare() knows it is a store
+        except OSError as exc:
+            raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
+        except sqlite3.Error as exc:
+            if existed:
+                raise StoreError(f"{path} is not a lightclient store ({exc}); {_REPAIR}") from None
             raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
         store = cls(path, db)
         try:
-            with store.using() as db:
-                db.executescript(_SCHEMA)
-            version = store.get_meta("schema_version")
-            if version is None or int(version) == 1:  # version 2 only added tables
-                store.set_meta("schema_version", str(SCHEMA_VERSION))
-            elif int(version) != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path} has schema version {version}; this lightclient reads {SCHEMA_VERSION}"
-                )
+            store._prepare()
         except BaseException:
             store.close()
             raise
@@ -191,6 +210,84 @@ class Store:
             connections, self._connections = self._connections, []
         for db in connections:
             db.close()
+
+    # -- opening checks ----------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Create or upgrade the schema, then check what the server relies on."""
+        with self.using() as db:
+            tables = self._tables(db)
+            if tables and "meta" not in tables:
+                raise StoreError(
+                    f"{self.path} is an SQLite database but not a lightclient store; {_REPAIR}"
+                )
+            version = self._schema_version() if tables else None
+            if version not in (None, 1, SCHEMA_VERSION):
+                raise StoreError(
+                    f"{self.path} has schema version {version}; this lightclient reads "
+                    f"{SCHEMA_VERSION}"
+                )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            if version != SCHEMA_VERSION:  # new, or version 1: version 2 only added tables
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            self._check_sections(db)
+            self._check_balances(db)
+
+    def _tables(self, db: sqlite3.Connection) -> set[str]:
+        try:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a lightclient store ({exc}); {_REPAIR}") from None
+        return {str(row[0]) for row in rows}
+
+    def _schema_version(self) -> int | None:
+        text = self.get_meta("schema_version")
+        if text is None:
+            return None
+        if not _INTEGER.fullmatch(text):
+            raise StoreError(
+                f"{self.path} has schema version {text!r}, not a number: the store is "
+                f"damaged; {_REPAIR}"
+            )
+        return int(text)
+
+    def _check_sections(self, db: sqlite3.Connection) -> None:
+        """Sections are contiguous from 0, with 32-byte hashes and a decimal td."""
+        rows = db.execute("SELECT idx, head, cht_root, bloom_root, td FROM sections ORDER BY idx")
+        for expected, (idx, head, cht, bloom, td) in enumerate(rows):
+            if idx != expected:
+                raise StoreError(
+                    f"{self.path} is damaged: section {expected} is missing (the next stored "
+                    f"section is {idx}; sections must be contiguous from 0); {_REPAIR}"
+                )
+            for name, value in (("head", head), ("CHT root", cht), ("bloom root", bloom)):
+                if not isinstance(value, bytes) or len(value) != 32:
+                    raise StoreError(
+                        f"{self.path} is damaged: section {idx} has a {name} of "
+                        f"{_describe(value)}, not 32 bytes; {_REPAIR}"
+                    )
+            if not isinstance(td, str) or not td.isascii() or not td.isdigit():
+                raise StoreError(
+                    f"{self.path} is damaged: section {idx} has total difficulty {td!r}, "
+                    f"not a number; {_REPAIR}"
+                )
+
+    def _check_balances(self, db: sqlite3.Connection) -> None:
+        """Every balance row has a decimal base and an integer exponent."""
+        for table, key in (("pos_balances", "node_id"), ("neg_balances", "free_id")):
+            for ident, base, exp in db.execute(f"SELECT {key}, base, exp FROM {table}"):
+                name = ident.hex() if isinstance(ident, bytes) else repr(ident)
+                if not isinstance(base, str) or not _INTEGER.fullmatch(base):
+                    raise StoreError(
+                        f"{self.path} is damaged: {table} row {name} has base {base!r}, "
+                        f"not a number; {_REPAIR}"
+                    )
+                if not isinstance(exp, int):
+                    raise StoreError(
+                        f"{self.path} is damaged: {table} row {name} has exp {exp!r}, "
+                        f"not an integer; {_REPAIR}"
+                    )
 
     # -- meta --------------------------------------------------------------------------
 

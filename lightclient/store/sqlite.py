@@ -107,8 +107,14 @@ class _NodeView(MutableMapping[bytes, bytes]):
         value = self.pending.get(key)
         if value is not None:
             return value
-        with self.store.using() as db:
+        store = self.store  # store.using() inlined: this is the section build's hot path
+        db = store.enter()
+        try:
             row = db.execute("SELECT rlp FROM nodes WHERE hash = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{store.path}: {exc}") from None
+        finally:
+            store.leave()
         if row is None:
             raise KeyError(key)
         return bytes(row[0])
@@ -138,7 +144,7 @@ class Store:
         self._local = threading.local()
         self._local.db = db
         self._connections = [db]
-        self._guard = threading.Condition()
+        self._guard = threading.Condition(threading.Lock())
         self._busy = 0
         self._closed = False
 
@@ -183,22 +189,35 @@ class Store:
         self._local.db = db
         return db
 
-    @contextmanager
-    def using(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection for one store call: ``close()`` waits for the call to
-        end, and SQLite errors become StoreError."""
+    def enter(self) -> sqlite3.Connection:
+        """Start a store call on this thread's connection (``leave()`` ends it)."""
         with self._guard:
             if self._closed:
                 raise StoreError(f"{self.path} is closed")
             self._busy += 1
         try:
-            yield self.db
+            return self.db
+        except BaseException:
+            self.leave()
+            raise
+
+    def leave(self) -> None:
+        with self._guard:
+            self._busy -= 1
+            if self._closed:
+                self._guard.notify_all()
+
+    @contextmanager
+    def using(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection for one store call: ``close()`` waits for the call to
+        end, and SQLite errors become StoreError."""
+        db = self.enter()
+        try:
+            yield db
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from None
         finally:
-            with self._guard:
-                self._busy -= 1
-                self._guard.notify_all()
+            self.leave()
 
     def close(self) -> None:
         """Refuse new calls, wait for the running ones, then close every connection."""

@@ -248,5 +248,7 @@ async def _serve(args: argparse.Namespace) -> int:
                 if light is not None:
                     await light.stop()
     finally:
-        await source.close()
-        store.close()
+        try:
+            await source.close()
+        finally:
+            store.close()  # every task has returned, and with it the section build's thread

@@ -2,12 +2,19 @@
 
 Headers are fetched in chunks and checked (hash, number, parent link) before they reach the
 tries; the next section is fetched while the current one is being built.
+
+A section is built in a worker thread. Cancelling a run (SIGTERM/SIGINT stop ``serve``)
+abandons the build in progress: its next trie read or write raises, and the run waits for
+the worker thread to return before the cancellation goes on. So when a cancelled run has
+ended, no thread is still reading the store, and the store can be closed; the abandoned
+section was never committed (its pending trie nodes are discarded by the caller).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 
 from lightclient.core.checkpoint import TrustedCheckpoint
@@ -19,12 +26,66 @@ from lightclient.core.sections import (
     validate_section_size,
 )
 from lightclient.core.trie import NodeDB
-from lightclient.errors import ChainGap, InvalidInput
+from lightclient.errors import ChainGap, InvalidInput, LightClientError
 from lightclient.sources.base import HeaderSource, checked_headers
 
 __all__ = ["IndexPlan", "Progress", "fetch_verified", "index_sections", "plan_sections"]
 
 DEFAULT_FETCH_CHUNK = 2048
+
+
+class BuildAbandoned(LightClientError):
+    """Raised inside a section build that its run no longer wants (the run was cancelled)."""
+
+
+class _AbandonableNodes(MutableMapping[bytes, bytes]):
+    """``db`` for one build thread: every access raises once ``abandon`` is set."""
+
+    def __init__(self, db: NodeDB, abandon: threading.Event) -> None:
+        self.db = db
+        self.abandon = abandon
+
+    def _check(self) -> None:
+        if self.abandon.is_set():
+            raise BuildAbandoned("the section build was abandoned")
+
+    def __getitem__(self, key: bytes) -> bytes:
+        self._check()
+        return self.db[key]
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._check()
+        self.db[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        self._check()
+        del self.db[key]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.db)
+
+    def __len__(self) -> int:
+        return len(self.db)
+
+
+async def _build(
+    indexer: SectionIndexer, headers: list[Header], abandon: threading.Event
+) -> TrustedCheckpoint:
+    """``indexer.process(headers)`` in a worker thread. If cancelled, the build is abandoned
+    and the thread waited for (through further cancellations) before CancelledError goes on."""
+    work = asyncio.ensure_future(asyncio.to_thread(indexer.process, headers))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        abandon.set()
+        while not work.done():
+            try:
+                await asyncio.wait({work})
+            except asyncio.CancelledError:
+                continue  # still waiting: the thread must not outlive the run
+        if not work.cancelled():
+            work.exception()  # retrieved: BuildAbandoned, or the build's own error
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +180,8 @@ async def index_sections(
         raise InvalidInput(f"--from-section must not be negative, got {from_section}")
     if to_section is not None and to_section < from_section:
         raise InvalidInput(f"--to-section ({to_section}) is before --from-section ({from_section})")
-    indexer = SectionIndexer(section_size, db, state)
+    abandon = threading.Event()
+    indexer = SectionIndexer(section_size, _AbandonableNodes(db, abandon), state)
     plan = plan_sections(
         await source.head(),
         section_size=section_size,
@@ -140,7 +202,7 @@ async def index_sections(
         headers = await pending
         pending = fetch(section + 1) if section < plan.last else None
         try:
-            checkpoint = await asyncio.to_thread(indexer.process, headers)
+            checkpoint = await _build(indexer, headers, abandon)
         except BaseException:
             if pending is not None:
                 pending.cancel()

@@ -248,8 +248,9 @@ def test_ipc_serves_admin_methods_without_a_token(env: Env) -> None:
         assert les.server_info()["totalCapacity"] == 1000
         assert les.add_balance(PAID, 4)[1] == 15
     finally:
-        if provider._socket is not None and provider._socket.sock is not None:
-            provider._socket.sock.close()
+        sock: Any = getattr(provider._socket, "sock", None)  # web3 keeps it open
+        if sock is not None:
+            sock.close()
 
 
 def test_admin_command_over_ipc_and_http(

@@ -324,12 +324,15 @@ class _Endpoint:
         except AuthError as exc:
             return _plain(401, str(exc), self._cors(request))
         try:
-            body = await asyncio.wait_for(request.content.read(limit + 1),
-                                          self.policy.body_timeout)  # fmt: skip
+            body = await asyncio.wait_for(request.read(), self.policy.body_timeout)
         except TimeoutError:
-            return _plain(408, "request body timed out")
-        if len(body) > limit:
-            return _plain(413, f"content length too large (>{limit})")
+            late = _plain(408, "request body timed out")
+            late.force_close()  # the rest of the body may still come: end the connection
+            return late
+        except web.HTTPRequestEntityTooLarge:
+            big = _plain(413, f"content length too large (>{limit})")
+            big.force_close()
+            return big
         answer = await self.rpc.handle_payload(body, admin=admin)
         headers = self._cors(request)
         if answer is None:

@@ -94,7 +94,7 @@ def _go_integer(value: object, go_type: str, low: int, high: int) -> int:
         raise InvalidInput(
             f"json: cannot unmarshal {_go_kind(value)} into Go value of type {go_type}"
         )
-    text = _shown(getattr(value, "text", repr(value)))
+    text = _shown(value.text if isinstance(value, JsonInt | JsonFloat) else repr(value))
     if isinstance(value, float) or not low <= int(value) <= high:
         raise InvalidInput(f"json: cannot unmarshal number {text} into Go value of type {go_type}")
     return int(value)

@@ -245,8 +245,10 @@ class PoolService:
         if max_count < 0:
             raise InvalidInput(f"maxCount must not be negative, got {max_count}")
         end = None if stop == b"\x00" * 32 else stop
-        # More IDs than 2^62 cannot exist; SQLite's LIMIT is an int64.
-        ids = self.balances.positive_ids(start, end, min(max_count, 2**62) + 1)
+        # One page is at most MAX_IDS clients: a larger maxCount gets MAX_IDS and, as geth
+        # marks a cut page, an empty entry naming the next ID, so paging still reaches all.
+        max_count = min(max_count, MAX_IDS)
+        ids = self.balances.positive_ids(start, end, max_count + 1)
         result: dict[str, Any] = {}
         for node_id in ids[:max_count]:
             result[format_node_id(node_id)] = self._info(node_id)

@@ -155,3 +155,26 @@ def test_sigint_while_indexing_exits_0_and_resumes(
     assert first < len(reference)
     second = run_and_stop(url, tmp_path, signal.SIGINT, 4.0, reference)
     assert second == len(reference)
+
+
+@pytest.mark.slow
+def test_sigterm_or_sigint_while_starting_exits_0(
+    chain: tuple[str, list[TrustedCheckpoint]], tmp_path: Path
+) -> None:
+    """Before the banner (imports, reading the node, starting the light server): the default
+    handlers used to kill the process (-15) or print a KeyboardInterrupt (130). Only the
+    interpreter's own start, about 0.2 s here, is left before lightclient can take the
+    signals; the delays start after it."""
+    url, reference = chain
+    rng = random.Random(SEED + 1)
+    for run in range(6):
+        sig = signal.SIGTERM if run % 2 else signal.SIGINT
+        delay = rng.uniform(0.3, 1.3)
+        process = start_serve(url, tmp_path / f"start{run}")
+        time.sleep(delay)
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=30)
+        context = f"{sig.name} {delay:.3f} s after start: exit {process.returncode}:\n{err}"
+        assert process.returncode == 0, context
+        assert "Traceback" not in err and err.rstrip().endswith("stopped"), context
+        check_store(tmp_path / f"start{run}", reference)

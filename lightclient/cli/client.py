@@ -43,7 +43,7 @@ def add_commands(commands: Any) -> None:
     client.add_argument("--poll", type=float, default=4.0, metavar="SECONDS")
     client.add_argument("--max-runtime", type=float, help=argparse.SUPPRESS)
     add_rpc_options(client, admin=False)
-    client.set_defaults(handler=lambda args: asyncio.run(_client(args)))
+    client.set_defaults(handler=lambda args: run_stoppable(lambda: _client(args)))
 
 
 def _node_key(path: str | None) -> Any:

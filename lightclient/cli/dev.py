@@ -53,7 +53,7 @@ def add_commands(commands: Any) -> None:
     dev.add_argument("--light-clients", type=non_negative, default=2, metavar="N",
                      help="in-process light clients to run (default 2)")  # fmt: skip
     add_rpc_options(dev, admin=True)
-    dev.set_defaults(handler=lambda args: asyncio.run(_dev(args)))
+    dev.set_defaults(handler=lambda args: run_stoppable(lambda: _dev(args)))
 
 
 def _say(text: str) -> None:

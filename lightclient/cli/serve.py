@@ -58,7 +58,7 @@ def add_commands(commands: Any) -> None:
     add_sync_options(serve)
     add_light_serve_options(serve)
     add_rpc_options(serve, admin=True)
-    serve.set_defaults(handler=lambda args: asyncio.run(_serve(args)))
+    serve.set_defaults(handler=lambda args: run_stoppable(lambda: _serve(args)))
 
 
 def add_light_serve_options(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +104,51 @@ def default_params(args: argparse.Namespace) -> dict[str, float]:
         "pricing/negative/capacityFactor": args.price_capacity,
         "pricing/negative/requestCostFactor": args.price_request,
     }
+
+
+class _Stopped(Exception):
+    """SIGINT or SIGTERM came before the event loop took the signals over."""
+
+
+def run_stoppable(main: Any) -> int:
+    """``asyncio.run(main())`` for a long-running command: SIGINT or SIGTERM at any point --
+    while starting up, indexing or serving -- stops it cleanly (every ``finally`` runs, the
+    store is closed after the indexer's thread) and the exit status is 0. Once serving,
+    :func:`serve_until_stopped` takes the signals over to stop its tasks in order."""
+
+    def early(signum: int, frame: Any) -> None:
+        raise _Stopped
+
+    async def run() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        signalled: list[int] = []
+
+        def on_signal(sig: int) -> None:
+            signalled.append(sig)
+            task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
+        try:
+            result: int = await main()
+            return result
+        except asyncio.CancelledError:
+            if not signalled:
+                raise
+            sys.stderr.write("stopped\n")
+            return 0
+
+    previous = {sig: signal.signal(sig, early) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return asyncio.run(run())
+    except _Stopped:
+        sys.stderr.write("stopped\n")
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 async def serve_until_stopped(

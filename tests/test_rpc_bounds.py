@@ -261,3 +261,27 @@ def test_out_of_descriptors_logs_one_line_a_minute(
         assert seen == [{"message": "something else"}]
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",  # TLS on the HTTP port
+        b"GET / HTTP/1.1\r\nX: " + b"a" * 10_000 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n",  # no key
+    ],
+    ids=["method", "length", "tls", "header", "ws-key"],
+)
+def test_malformed_http_is_a_400_without_a_traceback(
+    env: Env, payload: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG), _raw_connection(env.port) as sock:
+        sock.sendall(payload)
+        sock.settimeout(10)
+        assert sock.recv(200).split(b"\r\n")[0].endswith(b"400 Bad Request")
+        time.sleep(0.1)
+    noisy = [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+    assert not noisy, [r.getMessage() for r in noisy]

@@ -11,6 +11,7 @@ from typing import Any
 
 from lightclient.cli.common import NETWORK_NAMES, host_port, section_size
 from lightclient.cli.endpoint import add_rpc_options, endpoint_from_args
+from lightclient.cli.serve import run_stoppable
 from lightclient.core import jsontext
 from lightclient.errors import InvalidInput
 

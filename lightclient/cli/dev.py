@@ -19,6 +19,7 @@ from typing import Any
 from lightclient.aio import sleep_unless_stopped
 from lightclient.cli.common import host_port, non_negative, print_json, section_size
 from lightclient.cli.endpoint import add_rpc_options, endpoint_from_args
+from lightclient.cli.serve import run_stoppable
 
 __all__ = ["add_commands"]
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_runner import BaseSite
 
 from lightclient.errors import InvalidInput
@@ -256,6 +257,26 @@ class GuardedSockSite(BaseSite):
         await super().stop()
 
 
+class _ClientFaults(logging.Filter):
+    """aiohttp logs a traceback at ERROR for every malformed HTTP request it refuses with
+    400 (a bad Content-Length, a header past 8 KiB...): the sender's fault, not ours. Such a
+    record becomes one INFO line; anything else passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = " ".join(f"{record.getMessage()}: {exc.code} {exc.message}".split())
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+wire_log = logging.getLogger("lightclient.rpc.http.wire")
+wire_log.addFilter(_ClientFaults())
+
+
 # -- requests ------------------------------------------------------------------------------
 
 
@@ -285,6 +306,8 @@ class _Endpoint:
         conn = self.guard.begin(request.transport) if self.guard else None
         try:
             return await self._checked(request)
+        except web.HTTPException:  # aiohttp's own answer to a bad request (400 and such)
+            raise
         except Exception:  # the boundary: a bug answers -32603, never a 500
             log.exception("JSON-RPC transport failure")
             return web.Response(status=200, content_type=_JSON,
@@ -425,7 +448,8 @@ async def serve(
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     _quiet_accept_errors(asyncio.get_running_loop())
     guard = ConnectionGuard(policy)
-    runner = web.AppRunner(build_app(rpc, policy, guard), access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(build_app(rpc, policy, guard), access_log=None, shutdown_timeout=2.0,
+                           logger=wire_log)  # fmt: skip
     await runner.setup()
     await GuardedSockSite(runner, sock, guard).start()
     return runner, int(sock.getsockname()[1])

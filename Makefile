@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint typecheck unit bench clean contracts
+.PHONY: install tools demo test lint typecheck unit bench fuzz-long clean contracts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: lint typecheck unit
 bench: install
 	$(PY) benchmarks/bench_sections.py
 	$(PY) benchmarks/bench_pool.py
+
+# The long fuzz run of the JSON-RPC endpoint (100,000 requests; not part of CI).
+fuzz-long: install
+	$(PY) benchmarks/fuzz_rpc.py --requests 100000
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

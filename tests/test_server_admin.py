@@ -314,3 +314,29 @@ def test_extreme_inputs_are_clear_errors_over_rpc(service: Any, rpc: Any) -> Non
     # Credited once; 1 s at the default 1e9 per second per 1e6 capacity was charged.
     assert info["isConnected"] and info["pricing/balance"] == 10**15 - CONFIG.min_cap * 1000
     assert info["capacity"] == p.cap == CONFIG.min_cap
+
+
+def test_priority_pages_are_bounded_and_still_reach_everyone(
+    service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A huge maxCount used to read every paid ID in one call; now a page holds at most
+    MAX_IDS clients and names the next one, so paging from it lists them all."""
+    import lightclient.server.service
+
+    monkeypatch.setattr(lightclient.server.service, "MAX_IDS", 3)
+    pool_service, _, _ = service
+    paid = [bytes([i]) * 32 for i in range(1, 9)]
+    for node_id in paid:
+        pool_service.add_balance(node_id.hex(), 10)
+    seen: list[str] = []
+    start, zero = b"\x00" * 32, b"\x00" * 32
+    for _ in range(10):
+        page = pool_service.priority_client_info(start, zero, 2**63 - 1)
+        full = [k for k, v in page.items() if v]
+        assert len(full) <= 3
+        seen += full
+        rest = [k for k, v in page.items() if not v]
+        if not rest:
+            break
+        start = bytes.fromhex(rest[0])
+    assert seen == [n.hex() for n in paid]

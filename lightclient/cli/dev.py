@@ -23,13 +23,13 @@ from lightclient.cli.serve import run_stoppable
 
 __all__ = ["add_commands"]
 
-CURL = (
+CURL = (  # {url}, {ipc} and {secret} are filled in (by replace: the JSON has braces)
     "try:\n"
     "  curl -s -H 'Content-Type: application/json' "
-    '-d \'{{"jsonrpc":"2.0","id":1,"method":"les_latestCheckpoint","params":[]}}\' '
-    "{{url}}\n"
+    '-d \'{"jsonrpc":"2.0","id":1,"method":"les_latestCheckpoint","params":[]}\' '
+    "{url}\n"
     "  lightclient admin les_clientInfo '[]' --ipcpath {ipc}\n"
-    "  lightclient admin les_serverInfo --http {{url}} --jwtsecret {secret}\n"
+    "  lightclient admin les_serverInfo --http {url} --jwtsecret {secret}\n"
 )
 
 
@@ -135,7 +135,8 @@ async def _dev(args: argparse.Namespace) -> int:
         methods = les_checkpoint_methods(store, kit.oracle.address) + les_admin_methods(
             light.service
         )
-        banner = CURL.format(ipc=endpoint.ipc_path, secret=endpoint.secret_path)
+        banner = CURL.replace("{ipc}", str(endpoint.ipc_path))
+        banner = banner.replace("{secret}", str(endpoint.secret_path))
         return await serve_until_stopped(
             methods, ["les", "rpc"], host, port, [keep_mining, clients_follow], banner=banner,
             endpoint=endpoint,

@@ -181,26 +181,27 @@ async def serve_until_stopped(
         except BaseException:
             await runner.cleanup()
             raise
-    warning = exposure_warning(host, modules, admin)
-    if warning:
-        sys.stderr.write(warning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    url = f"http://{host}:{bound}"
-    sys.stderr.write(f"serving JSON-RPC ({', '.join(modules)}) on {url} and ws://{host}:{bound}\n")
-    if ipc is not None:
-        sys.stderr.write(f"serving every method, admin included, on IPC {ipc.path}\n")
-    if admin and endpoint is not None and endpoint.secret_path is not None:
-        made = "created" if endpoint.secret_created else "read"
-        sys.stderr.write(f"admin methods need a JWT made with the secret in {endpoint.secret_path} "
-                         f"({made})\n")  # fmt: skip
-    if banner:
-        sys.stderr.write(banner.format(url=url))
-    sys.stderr.flush()
-    running = [asyncio.ensure_future(t(stop)) for t in tasks]
+    running: list[asyncio.Future[Any]] = []
     try:
+        url = f"http://{host}:{bound}"
+        lines = [
+            exposure_warning(host, modules, admin) or "",
+            f"serving JSON-RPC ({', '.join(modules)}) on {url} and ws://{host}:{bound}\n",
+        ]
+        if ipc is not None:
+            lines.append(f"serving every method, admin included, on IPC {ipc.path}\n")
+        if admin and endpoint is not None and endpoint.secret_path is not None:
+            made = "created" if endpoint.secret_created else "read"
+            lines.append(f"admin methods need a JWT made with the secret in "
+                         f"{endpoint.secret_path} ({made})\n")  # fmt: skip
+        lines.append(banner.replace("{url}", url))
+        sys.stderr.write("".join(lines))
+        sys.stderr.flush()
+        running = [asyncio.ensure_future(t(stop)) for t in tasks]
         if max_runtime is not None:
             try:
                 await asyncio.wait_for(stop.wait(), max_runtime)

@@ -6,6 +6,7 @@ for 100,000 requests and more, outside CI."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rpcenv import Env, auth, rpc_env, strict_json
+from rpcenv import Env, auth, call, rpc_env, strict_json
 
 from lightclient.testing.rpcfuzz import (
     ALLOWED_CODES,
@@ -122,3 +123,51 @@ def test_the_server_still_answers_and_the_pool_is_whole(env: Env, tmp_path: Path
     finally:
         client.close()
     env.on_loop(lambda: check_pool(env.service))
+
+
+SLOW = {
+    "idle": b"",
+    "half-header": b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Ty",
+    "half-body": b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 500\r\n\r\n[{"jsonrpc":',
+    "garbage": b"\x16\x03\x01\x00\xa5\x01\x00\x00",
+    "whole": b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 38\r\n\r\n{"jsonrpc":"2.0","id":1,"method":"x"}',
+}
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with rpc_env(tmp_path_factory.mktemp("tight"), max_connections=24,
+                 max_connections_per_ip=16, header_timeout=0.3, body_timeout=0.3,
+                 idle_timeout=0.6) as running:  # fmt: skip
+        yield running
+
+
+@settings(max_examples=12, derandomize=True, deadline=None, database=None)
+@given(kinds=st.lists(st.sampled_from(sorted(SLOW)), min_size=1, max_size=30))
+def test_many_and_slow_connections(tight: Env, kinds: list[str]) -> None:
+    """However many connections are open and however slowly they send, the server keeps
+    at most its bounds, closes the slow ones in time, and its counts return to zero."""
+    import socket
+    import time
+
+    opened = []
+    try:
+        for kind in kinds:
+            sock = socket.create_connection(("127.0.0.1", tight.port), timeout=5)
+            opened.append(sock)
+            if SLOW[kind]:
+                with contextlib.suppress(OSError):
+                    sock.sendall(SLOW[kind])
+        time.sleep(0.1)
+        assert tight.running.open_connections() <= 16
+        deadline = time.monotonic() + 10
+        while tight.running.open_connections() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the slow and idle ones are cut within ~1 s
+        assert tight.running.open_connections() == 0
+        answer = call(tight.port, "rpc_modules")
+        assert answer["result"] == {"les": "1.0"}
+    finally:
+        for sock in opened:
+            sock.close()

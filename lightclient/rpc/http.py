@@ -40,13 +40,20 @@ from lightclient.errors import InvalidInput
 from lightclient.rpc.auth import AuthError, check_bearer
 from lightclient.rpc.server import RpcServer, encode
 
-__all__ = ["ACCEPTED_CONTENT_TYPES", "HttpPolicy", "build_app", "is_loopback", "serve"]
+__all__ = [
+    "ACCEPTED_CONTENT_TYPES",
+    "GUARD",
+    "ConnectionGuard",
+    "HttpPolicy",
+    "build_app",
+    "is_loopback",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
 ACCEPTED_CONTENT_TYPES = ("application/json", "application/json-rpc", "application/jsonrequest")
 _JSON = "application/json"
-_CONN_KEY = web.AppKey("connections", object)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +194,9 @@ class ConnectionGuard:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
+
+
+GUARD = web.AppKey("connection_guard", ConnectionGuard)
 
 
 class _GuardedProtocol(asyncio.Protocol):
@@ -407,6 +417,8 @@ def build_app(
     app = web.Application(client_max_size=rpc.limits.max_body)
     endpoint = _Endpoint(rpc, policy, guard)
     app.router.add_route("*", "/{tail:.*}", endpoint.handle)
+    if guard is not None:
+        app[GUARD] = guard
     return app
 
 

@@ -82,6 +82,14 @@ class RunningRpc:
     port: int
     loop: LoopThread
     ipc_path: Path | None
+    runner: web.AppRunner
+
+    def open_connections(self) -> int:
+        """Connections the endpoint's guard counts as open now."""
+        from lightclient.rpc.http import GUARD
+
+        guard = self.runner.app[GUARD]
+        return self.loop.call(lambda: len(guard.conns))
 
 
 @contextmanager
@@ -113,7 +121,7 @@ def serve_rpc_in_thread(
         await runner.cleanup()
 
     try:
-        yield RunningRpc(f"http://127.0.0.1:{port}", port, loop, ipc_path)
+        yield RunningRpc(f"http://127.0.0.1:{port}", port, loop, ipc_path, runner)
     finally:
         loop.run(stop(), 10)
         loop.close()

@@ -49,3 +49,35 @@ def test_deep_nesting_is_refused_before_parsing() -> None:
     # Brackets inside strings do not nest; many shallow arrays are fine.
     assert loads(json.dumps(["[" * 1000] * 3)) == ["[" * 1000] * 3
     assert loads("[" + ",".join(["[]"] * 5000) + "]") == [[]] * 5000
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 300 + b'"' + b'\\"' * 400_000,  # an unterminated string full of escaped quotes
+        b'"' + b'a"' * 400_000 + b"[" * 300,  # quotes opening and closing strings all along
+        b"," * 30_000 + b'"' + b'\\",' * 300_000,
+    ],
+    ids=["escaped", "alternating", "commas"],
+)
+def test_the_string_scan_is_linear(body: bytes) -> None:
+    """These bodies (about 1 MB) made the old pattern retry from every quote: hours of CPU
+    with the event loop (or the GIL) held. Linear, they take milliseconds; the timeout only
+    catches a return of the quadratic scan."""
+    from lightclient.core.jsontext import check_items
+    from lightclient.errors import LimitExceeded
+
+    with pytest.raises((DecodeError, LimitExceeded, ValueError)):
+        check_depth(body)
+        check_items(body, 20_000)
+        loads(body)
+
+
+def test_an_unterminated_string_hides_what_follows_as_the_decoder_does() -> None:
+    text = '["a\\"' + "[" * 300
+    check_depth(text)  # the brackets are inside the (unterminated) string
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(DecodeError):
+        check_depth("[" * 300 + '"abc')

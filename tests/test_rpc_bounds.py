@@ -285,3 +285,29 @@ def test_malformed_http_is_a_400_without_a_traceback(
         time.sleep(0.1)
     noisy = [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
     assert not noisy, [r.getMessage() for r in noisy]
+
+
+@pytest.mark.timeout(60)
+def test_an_unterminated_string_of_quotes_is_refused_at_once(env: Env) -> None:
+    """About 900 KB that made the depth check retry from every quote: the event loop was
+    held for about an hour (5 s for 40 KB, measured). Now: a parse error at once."""
+    body = b"[" * 300 + b'"' + b'\\"' * 450_000
+    status, _, raw = post(env.port, body)
+    assert status == 200 and strict_json(raw)["error"]["code"] == -32700
+
+
+def test_notifications_are_never_answered(env: Env) -> None:
+    notifications = [
+        {"jsonrpc": "2.0", "method": "les_nope"},
+        {"jsonrpc": "2.0", "method": "les_addBalance", "params": [PAID, 5]},
+        {"jsonrpc": "2.0", "method": "les_getCheckpoint", "params": ["x"]},
+    ]
+    for request in notifications:
+        status, _, raw = post(env.port, json.dumps(request))
+        assert (status, raw) == (200, b"")
+    assert (
+        call(env.port, "les_clientInfo", [[PAID]], token=True)["result"][PAID[2:]][
+            "pricing/balance"
+        ]
+        == 0
+    )

@@ -23,10 +23,14 @@ __all__ = ["MAX_DEPTH", "check_depth", "check_items", "loads", "loads_strict"]
 
 MAX_DEPTH = 256  # far beyond any message of ours or of a node's JSON-RPC
 
-# A JSON string, removed whole so that brackets inside it do not count.
-_STRINGS_STR = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_STRINGS_BYTES = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_OPEN = np.zeros(256, dtype=np.int64)
+# A JSON string, removed whole so that brackets inside it do not count. An unterminated
+# string runs to the end of the text (the decoder never looks past it either), and the
+# quantifiers are possessive: the scan is linear in the text. (A pattern that must find a
+# closing quote retries from every later quote of an unterminated string: quadratic, and a
+# 40 KB body once stalled the server for 5 s.)
+_STRINGS_STR = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_STRINGS_BYTES = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_OPEN = np.zeros(256, dtype=np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
 
@@ -42,7 +46,7 @@ def check_depth(text: str | bytes, max_depth: int = MAX_DEPTH) -> None:
             return
         raw = _STRINGS_BYTES.sub(b"", bytes(text))
     steps = _OPEN[np.frombuffer(raw, dtype=np.uint8)]
-    if steps.size and int(np.cumsum(steps).max()) > max_depth:
+    if steps.size and int(np.cumsum(steps, dtype=np.int32).max()) > max_depth:
         raise DecodeError(f"JSON nested deeper than {max_depth} levels")
 
 

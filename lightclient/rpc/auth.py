@@ -11,6 +11,7 @@ them (``node/jwt_handler.go``), and their messages are geth's.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import stat
 import time
@@ -122,4 +123,10 @@ def check_bearer(
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    """A JSON number a clock can be compared with: finite, and within float64's exact
+    integers (a claim of 10**310 would overflow the comparison)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= 2**53
+    return isinstance(value, float) and math.isfinite(value) and abs(value) <= 2**53

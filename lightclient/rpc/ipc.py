@@ -168,14 +168,17 @@ async def start_ipc(rpc: RpcServer, path: str | Path, *, idle_timeout: float = 6
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
-    old = os.umask(0o177)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # the socket file is born 0600; no await while the umask is set
     try:
-        server = await asyncio.start_unix_server(client, path=str(file), limit=READ_SIZE * 2)
+        sock.bind(str(file))
     except OSError as exc:
+        sock.close()
         raise InvalidInput(f"cannot serve IPC on {file}: {exc.strerror or exc}") from None
     finally:
         os.umask(old)
     os.chmod(file, 0o600)
+    server = await asyncio.start_unix_server(client, sock=sock, limit=READ_SIZE * 2)
     return IpcServer(rpc, file, server, active)
 
 

@@ -104,6 +104,9 @@ class RpcServer:
             set(modules) if modules is not None else {m.name.split("_")[0] for m in all_methods}
         )
         self.limits = limits or Limits()
+        # Large bodies are decoded in threads; two at a time bounds the memory they take
+        # (a 5 MiB body is about 30 MB while it is checked and decoded).
+        self._large_decodes = asyncio.Semaphore(2)
         self.modules = sorted(enabled)
         self.methods = {m.name: m for m in all_methods if m.name.split("_", 1)[0] in enabled}
         if "rpc" in enabled or modules is None:
@@ -123,6 +126,14 @@ class RpcServer:
             return _error(rid, -32600, 'invalid request: "jsonrpc" must be "2.0"')
         if not isinstance(method, str):
             return _error(rid, -32600, "invalid request: no method")
+        answer = await self._call(request, rid, method, admin)
+        if "id" not in request:
+            return None  # a notification: never answered, not even with an error
+        return answer
+
+    async def _call(
+        self, request: dict[str, Any], rid: Any, method: str, admin: bool
+    ) -> dict[str, Any]:
         entry = self.methods.get(method)
         if entry is None:
             return _error(rid, -32601, f"the method {method:.200} does not exist/is not available")
@@ -138,8 +149,6 @@ class RpcServer:
         except Exception:  # the boundary: never let a bug drop the connection
             log.exception("internal error in %s", method)
             return _error(rid, -32603, "internal error")
-        if "id" not in request:
-            return None  # a notification
         return {"jsonrpc": "2.0", "id": rid, "result": result}
 
     async def decode(self, payload: str | bytes) -> Any:
@@ -149,8 +158,9 @@ class RpcServer:
                                   f"{self.limits.max_body} bytes)"))  # fmt: skip
         try:
             if len(payload) >= _THREAD_DECODE:
-                return await asyncio.to_thread(decode_request_body, payload,
-                                               self.limits.max_items)  # fmt: skip
+                async with self._large_decodes:
+                    return await asyncio.to_thread(decode_request_body, payload,
+                                                   self.limits.max_items)  # fmt: skip
             return decode_request_body(payload, self.limits.max_items)
         except LimitExceeded as exc:
             raise _Refused(_error(None, -32600, f"request too large: {exc}")) from None

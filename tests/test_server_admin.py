@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lightclient.errors import LightClientError
 from lightclient.pool.clock import MINUTE, SECOND, ManualClock
 from lightclient.rpc.auth import bearer_header
 from lightclient.rpc.http import HttpPolicy
@@ -340,3 +341,25 @@ def test_priority_pages_are_bounded_and_still_reach_everyone(
             break
         start = bytes.fromhex(rest[0])
     assert seen == [n.hex() for n in paid]
+
+
+def test_a_failed_capacity_change_sets_back_the_ones_already_made(service: Any) -> None:
+    """les_setClientParams for several clients is all or nothing for capacities: the first
+    client's raise is undone when the second cannot get its capacity."""
+    pool_service, _, _ = service
+    first, second = Peer(1), Peer(2)
+    for peer, amount in ((first, 10**12), (second, 10**9)):
+        pool_service.add_balance(peer.node_id.hex(), amount)
+        pool_service.pool.register(peer)
+    assert (first.cap, second.cap) == (100, 100)
+    ids = [first.node_id.hex(), second.node_id.hex()]
+    with pytest.raises(LightClientError) as failed:
+        pool_service.set_client_params(ids, {"capacity": 600, "pricing/timeFactor": 7})
+    message = str(failed.value)
+    assert message.startswith(f"insufficient capacity: {second.node_id.hex()}")
+    assert "capacities restored" in message and "pricing factors unchanged" in message
+    assert (first.cap, second.cap) == (100, 100)
+    infos = pool_service.client_info(ids)
+    assert [infos[i]["capacity"] for i in ids] == [100, 100]
+    assert pool_service.pool.active() == (2, 200)
+    assert pool_service.pool.entries[first.node_id].balance.pos_factor.time == 0

@@ -24,6 +24,7 @@ failure on the way leaves both the store and the pool as they were.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ __all__ = [
     "check_meta",
     "go_duration",
 ]
+
+log = logging.getLogger(__name__)
 
 _FACTOR_KEYS = {
     "pricing/timeFactor": ("pos", "time"),
@@ -324,27 +327,38 @@ class PoolService:
                     raise LightClientError(
                         f"client {format_node_id(node_id)}: priority too low to raise capacity"
                     )
-        # Capacities first: if any cannot be granted, no pricing factor is changed (the
-        # capacities granted so far stay, and the error names each shortfall).
+        # Capacities first. If any cannot be granted, the ones already changed are set back
+        # (in reverse order, so what each freed is there again) and no pricing factor is
+        # changed; the error names each shortfall. A client that a raise pushed out of a
+        # full pool is not brought back: that is the one effect a failed call can leave.
         failures: list[str] = []
+        changed: list[tuple[bytes, int]] = []
         if "capacity" in parsed:
             wanted = int(parsed["capacity"])
             for node_id in targets:
+                found = self.pool.entries.get(node_id)
+                before = found.capacity if found is not None else 0
+                name, problem = format_node_id(node_id), None
                 try:
                     granted = self.pool.set_capacity(node_id, wanted, 0, False)
                 except NotConnected:  # went away while earlier targets were served
-                    failures.append(f"{format_node_id(node_id)}: disconnected")
+                    failures.append(f"{name}: disconnected")
                     continue
                 except CantFindMaximum as exc:
-                    failures.append(f"{format_node_id(node_id)}: {exc}")
-                    continue
-                if granted != wanted:
-                    failures.append(
-                        f"{format_node_id(node_id)}: granted {granted} of {wanted}"
-                        + (" (client inactive)" if granted == 0 else "")
-                    )
+                    problem = str(exc)
+                    now = self.pool.entries.get(node_id)
+                    granted = now.capacity if now is not None else 0
+                if granted != before:
+                    changed.append((node_id, before))
+                if problem is not None:
+                    failures.append(f"{name}: {problem}")
+                elif granted != wanted:
+                    inactive = " (client inactive)" if granted == 0 else ""
+                    failures.append(f"{name}: granted {granted} of {wanted}{inactive}")
         if failures:
-            note = "; pricing factors unchanged" if len(parsed) > 1 else ""
+            self._restore_capacities(changed)
+            note = "; capacities restored" if changed else ""
+            note += "; pricing factors unchanged" if len(parsed) > 1 else ""
             raise LightClientError("insufficient capacity: " + "; ".join(failures) + note)
         if any(name in _FACTOR_KEYS for name in parsed):
             # Every client's new factors are built (and checked) before any is set.
@@ -356,6 +370,16 @@ class PoolService:
             ]
             for balance, pos, neg in changes:
                 balance.set_price_factors(pos, neg)
+
+    def _restore_capacities(self, changed: list[tuple[bytes, int]]) -> None:
+        for node_id, capacity in reversed(changed):
+            if node_id not in self.pool.entries or capacity == 0:
+                continue
+            try:
+                self.pool.set_capacity(node_id, capacity, 0, False)
+            except LightClientError as exc:  # logged: the error the caller gets says enough
+                log.warning("could not restore the capacity of %s: %s",
+                            format_node_id(node_id), exc)  # fmt: skip
 
     def _client_factors(
         self, balance: NodeBalance, parsed: Mapping[str, Any]

@@ -27,6 +27,16 @@ def checkpoint_vectors() -> Any:
     return load_vectors("checkpoint_vectors.json")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def require_anvil() -> None:
     """Skip when anvil is not installed; in CI (CI=true) that is a failure instead."""
     from lightclient.testing.anvil import find_anvil

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,19 +12,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import require_anvil
+from conftest import free_port, require_anvil
 
 from lightclient.rpc.auth import bearer_header, read_secret
 from lightclient.testing.anvil import AnvilProcess
 
 SIZE = 16
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rpc(port: int, method: str, *params: Any, secret: Path | None = None) -> Any:

@@ -10,11 +10,11 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rpcenv import Peer
 
 from lightclient.errors import LightClientError
 from lightclient.pool.clock import MINUTE, SECOND, ManualClock
@@ -26,30 +26,6 @@ from lightclient.server.service import PoolConfig, PoolService, go_duration
 from lightclient.store.balances import SqliteBalanceStore
 from lightclient.store.sqlite import Store
 from lightclient.testing.threads import serve_app_in_thread
-
-
-@dataclass(eq=False)
-class Peer:
-    index: int
-    cap: int = 0
-
-    @property
-    def node_id(self) -> bytes:
-        return bytes([self.index]) * 32
-
-    @property
-    def free_id(self) -> str:
-        return f"10.0.0.{self.index}"
-
-    def inactive_allowance(self) -> int:
-        return 10 * SECOND
-
-    def update_capacity(self, capacity: int, requested: bool) -> None:
-        self.cap = capacity
-
-    def disconnect(self) -> None:
-        pass
-
 
 CONFIG = PoolConfig(min_cap=100, max_count=3, max_capacity=1000)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import require_anvil
+from conftest import free_port, require_anvil
 
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.trie import BLANK_ROOT
@@ -33,13 +32,6 @@ BLOCKS = 16 * 1024  # 31 complete sections: a couple of seconds of indexing
 CONFIRMATIONS = 2
 RUNS = 10
 SEED = 20260601
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def reference_checkpoints(url: str, datadir: Path) -> list[TrustedCheckpoint]:

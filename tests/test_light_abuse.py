@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from eth_keys.backends.coincurve import CoinCurveECCBackend
 from eth_keys.datatypes import PrivateKey
+from lightwire import answer, hello
 
 from lightclient.client.client import LightClient, NoServer
 from lightclient.client.connection import ServerConnection, ServerRefused
@@ -31,7 +32,6 @@ from lightclient.server.protocol import (
     ERROR_DECAY,
     MAX_HELLO_SIZE,
     MAX_REQUEST_ERRORS,
-    auth_digest,
 )
 from lightclient.server.service import PoolConfig, PoolService
 from lightclient.sources.base import checked_headers
@@ -102,32 +102,6 @@ def key(i: int) -> PrivateKey:
 
 def node_id(k: PrivateKey) -> bytes:
     return node_id_from_pubkey(k.public_key.to_bytes())
-
-
-async def hello(
-    ws: aiohttp.ClientWebSocketResponse, k: PrivateKey, challenge: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Answer the challenge (read here unless given) with a good hello; the reply."""
-    if challenge is None:
-        challenge = json.loads((await ws.receive(timeout=5)).data)
-    assert challenge is not None
-    signature = k.sign_msg_hash(auth_digest(bytes.fromhex(challenge["nonce"][2:])))
-    v, r, s = signature.vrs
-    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v + 27])
-    await ws.send_str(json.dumps({"type": "hello", "signature": "0x" + raw.hex(),
-                                  "pubkey": "0x" + k.public_key.to_bytes().hex()}))  # fmt: skip
-    welcome: dict[str, Any] = json.loads((await ws.receive(timeout=5)).data)
-    return welcome
-
-
-async def answer(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
-    """The next answer to a request (skipping capacity and announce messages)."""
-    while True:
-        message = await ws.receive(timeout=5)
-        assert message.type == aiohttp.WSMsgType.TEXT, message
-        data: dict[str, Any] = json.loads(message.data)
-        if "type" not in data:
-            return data
 
 
 async def settled(server: LightServer) -> None:

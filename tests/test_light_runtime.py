@@ -10,10 +10,11 @@ from typing import Any
 
 import aiohttp
 from eth_keys.datatypes import PrivateKey
+from lightwire import answer, hello
 
 from lightclient.client.connection import ServerConnection
 from lightclient.errors import SourceUnavailable
-from lightclient.server.protocol import ERR_INVALID, MAX_REQUEST_ERRORS, auth_digest
+from lightclient.server.protocol import ERR_INVALID, MAX_REQUEST_ERRORS
 from lightclient.server.runtime import start_light_server
 from lightclient.server.service import PoolConfig
 from lightclient.sources.base import RawHeader
@@ -61,27 +62,6 @@ async def test_announcements_resume_after_the_node_was_down(tmp_path: Path) -> N
         store.close()
 
 
-async def _hello(ws: aiohttp.ClientWebSocketResponse, key: PrivateKey) -> dict[str, Any]:
-    challenge = json.loads((await ws.receive(timeout=5)).data)
-    signature = key.sign_msg_hash(auth_digest(bytes.fromhex(challenge["nonce"][2:])))
-    v, r, s = signature.vrs
-    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v + 27])
-    await ws.send_str(json.dumps({"type": "hello", "signature": "0x" + raw.hex(),
-                                  "pubkey": "0x" + key.public_key.to_bytes().hex()}))  # fmt: skip
-    welcome: dict[str, Any] = json.loads((await ws.receive(timeout=5)).data)
-    return welcome
-
-
-async def _answer(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
-    """The next answer to a request (skipping capacity and announce messages)."""
-    while True:
-        message = await ws.receive(timeout=5)
-        assert message.type == aiohttp.WSMsgType.TEXT, message
-        data: dict[str, Any] = json.loads(message.data)
-        if "type" not in data:
-            return data
-
-
 async def test_hostile_messages_are_answered_then_the_client_is_dropped(tmp_path: Path) -> None:
     node = FlakyNode(SyntheticChain(50).headers())
     store = Store.open(tmp_path)
@@ -89,18 +69,18 @@ async def test_hostile_messages_are_answered_then_the_client_is_dropped(tmp_path
                                        host="127.0.0.1", port=0)  # fmt: skip
     try:
         async with aiohttp.ClientSession() as session, session.ws_connect(running.url) as ws:
-            assert (await _hello(ws, PrivateKey(b"\x08" * 32)))["type"] == "welcome"
+            assert (await hello(ws, PrivateKey(b"\x08" * 32)))["type"] == "welcome"
             # Nested far beyond what a parser recurses into: an error answer, not a crash.
             await ws.send_str("[" * 100_000 + "]" * 100_000)
-            assert (await _answer(ws))["error"]["code"] == ERR_INVALID
+            assert (await answer(ws))["error"]["code"] == ERR_INVALID
             # The server still serves this client, and counts each bad request.
             for _ in range(MAX_REQUEST_ERRORS - 1):
                 await ws.send_str("not json")
-                assert (await _answer(ws))["error"]["code"] == ERR_INVALID
+                assert (await answer(ws))["error"]["code"] == ERR_INVALID
             await ws.send_str(json.dumps({"id": 1, "method": "getHead", "params": {}}))
-            assert (await _answer(ws))["result"]["number"] == 49
+            assert (await answer(ws))["result"]["number"] == 49
             await ws.send_str("{}")  # the 21st bad request: answered, then the door closes
-            assert (await _answer(ws))["error"]["code"] == ERR_INVALID
+            assert (await answer(ws))["error"]["code"] == ERR_INVALID
             closing = await ws.receive(timeout=5)
             assert closing.type == aiohttp.WSMsgType.CLOSE
             assert closing.extra == "too many invalid requests made"

@@ -217,3 +217,18 @@ def test_main_reports_damage_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("lightclient: error: ")
     assert DAMAGE[case][1] in err
+
+
+def test_a_balance_damaged_after_open_is_a_store_error(tmp_path: Path) -> None:
+    from lightclient.store.balances import SqliteBalanceStore
+    from lightclient.store.sqlite import Store, StoreError
+
+    store = Store.open(tmp_path)
+    try:
+        balances = SqliteBalanceStore(store)
+        store.db.execute("INSERT INTO pos_balances (node_id, base, exp, meta) VALUES (?, ?, ?, ?)",
+                         (b"\x01" * 32, "xyz", 0, None))  # fmt: skip
+        with pytest.raises(StoreError, match="a balance row is damaged: base 'xyz'"):
+            balances.load_pos(b"\x01" * 32)
+    finally:
+        store.close()

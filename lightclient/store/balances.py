@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from lightclient.errors import LightClientError
 from lightclient.pool.expiration import ExpiredValue
-from lightclient.store.sqlite import Store
+from lightclient.store.sqlite import Store, StoreError
 
 __all__ = ["BalanceWriteError", "SqliteBalanceStore"]
 
@@ -47,7 +47,7 @@ class SqliteBalanceStore:
         row = self.db.execute(
             "SELECT base, exp FROM pos_balances WHERE node_id = ?", (node_id,)
         ).fetchone()
-        return ExpiredValue(int(row[0]), int(row[1])) if row else ExpiredValue()
+        return _value(row[0], row[1]) if row else ExpiredValue()
 
     def load_meta(self, node_id: bytes) -> str | None:
         row = self.db.execute(
@@ -59,7 +59,7 @@ class SqliteBalanceStore:
         row = self.db.execute(
             "SELECT base, exp FROM neg_balances WHERE free_id = ?", (free_id,)
         ).fetchone()
-        return ExpiredValue(int(row[0]), int(row[1])) if row else ExpiredValue()
+        return _value(row[0], row[1]) if row else ExpiredValue()
 
     def store_pos(self, node_id: bytes, value: ExpiredValue | None, meta: str | None) -> None:
         with _writing(lambda: f"balance of {node_id.hex()}"):
@@ -136,7 +136,7 @@ class SqliteBalanceStore:
 
     def all_negative(self) -> list[tuple[str, ExpiredValue]]:
         rows = self.db.execute("SELECT free_id, base, exp FROM neg_balances")
-        return [(str(r[0]), ExpiredValue(int(r[1]), int(r[2]))) for r in rows]
+        return [(str(r[0]), _value(r[1], r[2])) for r in rows]
 
     def save_offsets(self, pos: int, neg: int) -> None:
         with _writing(lambda: "expiration offsets"):
@@ -151,3 +151,12 @@ class SqliteBalanceStore:
         except ValueError:
             return 0, 0
         return pos, neg
+
+
+def _value(base: object, exp: object) -> ExpiredValue:
+    """A stored balance; a row damaged since the store was opened (and checked) is a
+    StoreError naming the problem, not a ValueError deep in the pool."""
+    try:
+        return ExpiredValue(int(str(base)), int(str(exp)))
+    except ValueError:
+        raise StoreError(f"a balance row is damaged: base {base!r:.40}, exp {exp!r:.40}") from None

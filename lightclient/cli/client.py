@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from lightclient.cli.common import NETWORK_NAMES, host_port, section_size
+from lightclient.cli.common import NETWORK_NAMES, add_node_key_options, host_port, section_size
 from lightclient.cli.endpoint import add_rpc_options, endpoint_from_args
 from lightclient.cli.serve import run_stoppable
 from lightclient.core import jsontext
@@ -39,7 +38,12 @@ def add_commands(commands: Any) -> None:
     client.add_argument("--signers", metavar="A,B,...")
     client.add_argument("--threshold", type=int, metavar="T")
     client.add_argument("--section-size", type=section_size, default=32768, metavar="N")
-    client.add_argument("--node-key", metavar="FILE", help="hex secp256k1 key (default: a new one)")
+    client.add_argument(
+        "--datadir",
+        metavar="DIR",
+        help="where the node key is kept (default: none; a new key each run)",
+    )
+    add_node_key_options(client)
     client.add_argument("--http", type=host_port, default=("127.0.0.1", 8546), metavar="HOST:PORT")
     client.add_argument("--poll", type=float, default=4.0, metavar="SECONDS")
     client.add_argument("--max-runtime", type=float, help=argparse.SUPPRESS)
@@ -47,20 +51,13 @@ def add_commands(commands: Any) -> None:
     client.set_defaults(handler=lambda args: run_stoppable(lambda: _client(args)))
 
 
-def _node_key(path: str | None) -> Any:
-    from eth_keys.datatypes import PrivateKey
+def _node_key(args: argparse.Namespace) -> Any:
+    from lightclient.keys import load_node_key
 
-    from lightclient.core.hexutil import decode_hex
-
-    if path is None:
-        return PrivateKey(os.urandom(32))
-    try:
-        raw = decode_hex(Path(path).read_text().strip(), 32)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the node key {path}: {exc.strerror or exc}") from None
-    if raw is None:
-        raise InvalidInput(f"{path} does not hold a 32-byte hex key")
-    return PrivateKey(raw)
+    key, where = load_node_key(key_file=args.nodekey, key_hex=args.nodekeyhex,
+                               datadir=Path(args.datadir) if args.datadir else None)  # fmt: skip
+    sys.stderr.write(f"node key {where}\n")
+    return key
 
 
 async def verify_advertised_checkpoint(
@@ -100,7 +97,7 @@ async def _client(args: argparse.Namespace) -> int:
     from lightclient.rpc.les_client import light_client_methods
 
     endpoint = endpoint_from_args(args, None)
-    key = _node_key(args.node_key)
+    key = _node_key(args)
     oracle_address = None
     size = args.section_size
     if args.checkpoint == "network":

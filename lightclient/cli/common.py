@@ -13,6 +13,7 @@ from lightclient.core.hexutil import decode_hex
 __all__ = [
     "NETWORK_NAMES",
     "add_key_options",
+    "add_node_key_options",
     "hash_arg",
     "host_port",
     "non_negative",
@@ -67,6 +68,16 @@ def add_key_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--key-file", metavar="FILE", help="file holding a hex private key")
     group.add_argument("--keystore", metavar="FILE", help="geth keystore (JSON) file")
     group.add_argument("--password-file", metavar="FILE", help="password of the keystore")
+
+
+def add_node_key_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("node identity (as geth's)")
+    group.add_argument("--nodekey", "--node-key", dest="nodekey", metavar="FILE",
+                       help="file holding the node's secp256k1 key (64 hex digits); default: "
+                       "<datadir>/nodekey, generated on first start")  # fmt: skip
+    group.add_argument(
+        "--nodekeyhex", metavar="HEX", help="the node key itself (visible in ps: prefer --nodekey)"
+    )
 
 
 def load_key(args: argparse.Namespace) -> Any:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lightclient.aio import sleep_unless_stopped
-from lightclient.cli.common import host_port, non_negative
+from lightclient.cli.common import add_node_key_options, host_port, non_negative
 from lightclient.cli.endpoint import add_rpc_options, endpoint_from_args
 from lightclient.cli.verify import add_oracle_options, add_sync_options, oracle_address
 
@@ -58,6 +58,7 @@ def add_commands(commands: Any) -> None:
     add_sync_options(serve)
     add_light_serve_options(serve)
     add_rpc_options(serve, admin=True)
+    add_node_key_options(serve)
     serve.set_defaults(handler=lambda args: run_stoppable(lambda: _serve(args)))
 
 
@@ -221,6 +222,16 @@ async def serve_until_stopped(
     return 0
 
 
+def _node_key(args: argparse.Namespace, datadir: Path) -> Any:
+    from lightclient.core.nodeid import format_node_id, node_id_from_pubkey
+    from lightclient.keys import load_node_key
+
+    key, where = load_node_key(key_file=args.nodekey, key_hex=args.nodekeyhex, datadir=datadir)
+    node_id = node_id_from_pubkey(key.public_key.to_bytes())
+    sys.stderr.write(f"node key {where}; node ID {format_node_id(node_id)}\n")
+    return key
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from lightclient.oracle.connect import connect_web3
     from lightclient.oracle.contract import OracleContract
@@ -235,6 +246,7 @@ async def _serve(args: argparse.Namespace) -> int:
     store = Store.open(datadir)
     try:
         endpoint = endpoint_from_args(args, datadir)
+        _node_key(args, datadir)  # made and kept now: the enode URL must not change
     except BaseException:
         store.close()
         raise

@@ -13,14 +13,20 @@ from lightclient.core.keccak import keccak
 from lightclient.errors import LesProtocolError
 from lightclient.les.announce import (
     Announce,
+    UpdateAllowance,
     block_info_digest,
     block_info_rlp,
     capacity_update,
+    check_head_announce,
+    cost_update,
     flow_params,
     sign_announce,
     verify_announce,
 )
 from lightclient.les.codec import encode_bytes, encode_int
+from lightclient.les.codes import ANNOUNCE_NONE, ANNOUNCE_SIGNED, ANNOUNCE_SIMPLE
+from lightclient.les.costs import CostTable, RequestCost
+from lightclient.pool.clock import ManualClock
 
 KEY_A = bytes.fromhex("49a7b37aa6f6645917e7b807e9d1c00d4fa71f18343b0d4122a4d2df64dd6fee")
 KEY_B = bytes.fromhex("b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291")
@@ -135,3 +141,40 @@ def test_announce_round_trip(
     entries = tuple((k, encode_bytes(v)) for k, v in update)
     announce = Announce(head, number, td, depth, entries)
     assert Announce.decode(announce.encode()) == announce
+
+
+def test_flow_params_that_do_not_decode_are_ignored_not_fatal() -> None:
+    update = (("flowControl/BL", b"\x00"), ("flowControl/MRR", encode_int(5)))
+    assert flow_params(update) is None
+
+
+def test_cost_update_merges_only_known_codes() -> None:
+    mrc = CostTable({0x02: RequestCost(1, 2), 0x20: RequestCost(3, 4)}).encode()
+    table = cost_update((("flowControl/MRC", mrc),), 24)
+    assert table is not None and dict(table) == {0x02: RequestCost(1, 2)}
+    assert cost_update((("flowControl/MRC", b"\x80"),), 24) is None
+    assert cost_update((), 24) is None
+
+
+def test_head_announce_checks_follow_the_announce_type() -> None:
+    signed = Announce.decode(bytes.fromhex(SIGNED))
+    plain = Announce(BLOCK1, 1, TD1)
+    check_head_announce(plain, ANNOUNCE_SIMPLE, NODE_B)  # simple: no signature needed
+    check_head_announce(signed, ANNOUNCE_SIGNED, NODE_B)
+    with pytest.raises(LesProtocolError) as info:
+        check_head_announce(plain, ANNOUNCE_NONE, NODE_B)
+    assert info.value.kind == "ErrUnexpectedResponse"
+    with pytest.raises(LesProtocolError):
+        check_head_announce(plain, ANNOUNCE_SIGNED, NODE_B)
+    # A parameter update (zero hash) is fine whatever was asked for.
+    check_head_announce(capacity_update(1), ANNOUNCE_NONE, NODE_B)
+
+
+def test_update_allowance_recharges_a_byte_per_10_ms() -> None:
+    clock = ManualClock()
+    allowance = UpdateAllowance(clock)
+    assert not allowance.reject(100_000)
+    assert allowance.reject(1)  # 100 001 > 100 000
+    clock.run(20_000_000)  # 20 ms: 2 bytes back
+    assert not allowance.reject(1)  # 100 001 - 2 + 1 = 100 000
+    assert allowance.reject(1)

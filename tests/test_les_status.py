@@ -26,6 +26,7 @@ from lightclient.les.status import (
     judge_client,
     judge_server,
     recent_tx_lookup,
+    server_refuses_version,
     server_status,
 )
 
@@ -231,3 +232,11 @@ def test_judge_client() -> None:
     assert judge_client(_common(_with(CLIENT, "announceType", b"\xc0"))).announce_type == 1
     view = judge_client(_common(SERVER))  # a server's Status carries flowControl/MRR
     assert view.is_server and view.announce_type == 0
+
+
+def test_default_server_refuses_les2_and_les3() -> None:
+    # spec §4.4: any tx index limit (the default included) refuses les/2 and les/3.
+    assert server_refuses_version(3, recent_tx_lookup(2_350_000))
+    assert server_refuses_version(2, 1)
+    assert not server_refuses_version(3, recent_tx_lookup(0))
+    assert not server_refuses_version(4, recent_tx_lookup(2_350_000))

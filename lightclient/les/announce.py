@@ -29,7 +29,9 @@ from lightclient.les.codec import (
     read_struct,
     read_uint,
 )
-from lightclient.les.codes import MsgCode
+from lightclient.les.codes import ANNOUNCE_NONE, ANNOUNCE_SIGNED, MsgCode
+from lightclient.les.costs import CostTable
+from lightclient.les.flowcontrol import Now
 from lightclient.les.keyvalue import (
     Entries,
     decode_entries,
@@ -41,16 +43,22 @@ from lightclient.les.keyvalue import (
 
 __all__ = [
     "MAX_TD_BITS",
+    "MAX_UPDATE_BYTES",
     "Announce",
+    "UpdateAllowance",
     "block_info_digest",
     "block_info_rlp",
     "capacity_update",
+    "check_head_announce",
+    "cost_update",
     "flow_params",
     "sign_announce",
     "verify_announce",
 ]
 
 MAX_TD_BITS = 100  # a geth client refuses an announced TD longer than this
+MAX_UPDATE_BYTES = 100_000  # the client's allowance for update lists
+UPDATE_RATE = 10_000_000  # ns per byte of allowance recharged
 BUF_LIMIT_RATIO = 6000
 ZERO_HASH = bytes(32)
 
@@ -156,11 +164,57 @@ def capacity_update(capacity: int) -> Announce:
 
 
 def flow_params(update: Entries) -> tuple[int, int] | None:
-    """(BL, MRR) from an update list, or None unless *both* are present (geth's rule)."""
+    """(BL, MRR) from an update list, or None unless *both* are present and decode
+    (geth then leaves the parameters alone; it is not an error)."""
     values = to_map(update)
-    if "flowControl/BL" not in values or "flowControl/MRR" not in values:
+    try:
+        return (
+            get_value(values, "flowControl/BL", read_uint),
+            get_value(values, "flowControl/MRR", read_uint),
+        )
+    except LesProtocolError:
         return None
-    return (
-        get_value(values, "flowControl/BL", read_uint),
-        get_value(values, "flowControl/MRR", read_uint),
-    )
+
+
+def cost_update(update: Entries, protocol_length: int) -> CostTable | None:
+    """The ``flowControl/MRC`` entries to merge into the server's costs, if present and
+    decodable (entries past ``protocol_length`` dropped)."""
+    raw = to_map(update).get("flowControl/MRC")
+    if raw is None:
+        return None
+    try:
+        return CostTable.decode(raw, protocol_length)
+    except LesProtocolError:
+        return None
+
+
+def check_head_announce(announce: Announce, announce_type: int, node_id: bytes) -> None:
+    """A geth client's checks of a head announcement (non-zero hash) from ``node_id``,
+    after :meth:`Announce.sanity_check`: the client must have asked for announcements
+    (ErrUnexpectedResponse otherwise) and, when it asked for signed ones, the signature
+    must be the server's."""
+    if not announce.is_head:
+        return
+    if announce_type == ANNOUNCE_NONE:
+        raise LesProtocolError("announcement not requested", kind="ErrUnexpectedResponse")
+    if announce_type == ANNOUNCE_SIGNED:
+        verify_announce(announce, node_id)
+
+
+class UpdateAllowance:
+    """The client's budget for Announce update lists: 100 000 bytes, recharging one byte
+    per 10 ms (geth ``serverPeer.rejectUpdate``); time in ns from an injected clock."""
+
+    def __init__(self, clock: Now) -> None:
+        self._clock = clock
+        self._count = 0
+        self._time = 0
+
+    def reject(self, size: int) -> bool:
+        """Count ``size`` bytes; True means ErrRequestRejected (Disconnect 0x10)."""
+        now = self._clock.now()
+        if self._count:
+            self._count = max(self._count - max(now - self._time, 0) // UPDATE_RATE, 0)
+        self._time = now
+        self._count += size
+        return self._count > MAX_UPDATE_BYTES

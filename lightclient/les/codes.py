@@ -10,6 +10,9 @@ from __future__ import annotations
 from enum import IntEnum
 
 __all__ = [
+    "ANNOUNCE_NONE",
+    "ANNOUNCE_SIGNED",
+    "ANNOUNCE_SIMPLE",
     "CLIENT_ACCEPTS",
     "DISC_QUITTING",
     "DISC_READ_TIMEOUT",
@@ -96,6 +99,9 @@ MAX_COUNT = {
     MsgCode.SEND_TX_V2: 64,  # MaxTxSend
     MsgCode.GET_TX_STATUS: 256,  # MaxTxStatus
 }
+
+# announceType values a client puts in its Status (spec §5.2).
+ANNOUNCE_NONE, ANNOUNCE_SIMPLE, ANNOUNCE_SIGNED = 0, 1, 2
 
 # devp2p Disconnect reasons LES uses (spec §2.3).
 DISC_REQUESTED = 0x00

@@ -22,7 +22,13 @@ from lightclient.les.codec import (
     read_struct,
     read_uint,
 )
-from lightclient.les.codes import PROTOCOL_LENGTHS, MsgCode
+from lightclient.les.codes import (
+    ANNOUNCE_NONE,
+    ANNOUNCE_SIGNED,
+    ANNOUNCE_SIMPLE,
+    PROTOCOL_LENGTHS,
+    MsgCode,
+)
 from lightclient.les.costs import CostTable
 from lightclient.les.forkid import ForkFilter, ForkId
 from lightclient.les.keyvalue import (
@@ -50,10 +56,10 @@ __all__ = [
     "judge_client",
     "judge_server",
     "recent_tx_lookup",
+    "server_refuses_version",
     "server_status",
 ]
 
-ANNOUNCE_NONE, ANNOUNCE_SIMPLE, ANNOUNCE_SIGNED = 0, 1, 2
 MAX_STATUS_SIZE = 100_000  # sum of len(key) + len(value) + 8 over the entries
 TX_INDEX_UNLIMITED, TX_INDEX_DISABLED = 0, 1
 EMPTY = b"\x80"  # the value of flag keys (serveHeaders, txRelay)
@@ -173,6 +179,12 @@ class ServerOffer:
             out.append(("checkpoint/value", self.checkpoint.rlp()))
             out.append(("checkpoint/registerHeight", encode_int(self.register_height or 0)))
         return out
+
+
+def server_refuses_version(version: int, recent_tx: int) -> bool:
+    """A geth server refuses les/2 and les/3 (no Status sent, Disconnect 0x10) unless its
+    tx index is unlimited; a default server therefore serves les/4 only."""
+    return version < 4 and recent_tx != TX_INDEX_UNLIMITED
 
 
 def client_status(head: ChainHead, announce_type: int = ANNOUNCE_SIMPLE) -> Status:

@@ -9,6 +9,8 @@ The tree::
     ├── LimitExceeded           an input past a bound (size, count, connections)
     ├── InvalidProof            a Merkle proof that does not prove what it claims
     ├── SectionError            section maths or trie state that cannot go on
+    ├── LesProtocolError        an LES peer broke the protocol: carries geth's errCode name
+    │                           and the devp2p Disconnect reason to send (0x10 by default)
     └── HeaderSourceError       a header source failed or told something untrue
         ├── SourceUnavailable   node down, file unreadable, timeouts after retries
         ├── InvalidHeader       a header whose bytes or hash are wrong
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidInput",
     "InvalidProof",
+    "LesProtocolError",
     "LightClientError",
     "LimitExceeded",
     "ReorgDetected",
@@ -64,6 +67,25 @@ class LimitExceeded(LightClientError, ValueError):
 
 class InvalidProof(LightClientError):
     """A Merkle proof is malformed, incomplete, carries useless nodes or proves a wrong value."""
+
+
+class LesProtocolError(LightClientError):
+    """An LES peer sent something go-ethereum v1.11.6 would drop the connection for.
+
+    ``kind`` is geth's LES error code name (``ErrDecode``, ``ErrMissingKey``,
+    ``ErrForkIDRejected``, ...); ``disconnect`` is the devp2p Disconnect reason to send:
+    0x10 (DiscSubprotocolError) for almost every LES failure, 0x03 (DiscUselessPeer) or
+    0x0b (DiscReadTimeout) where geth uses those.
+    """
+
+    DISC_SUBPROTOCOL_ERROR = 0x10
+
+    def __init__(
+        self, message: str, *, kind: str = "ErrDecode", disconnect: int = DISC_SUBPROTOCOL_ERROR
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.disconnect = disconnect
 
 
 class SectionError(LightClientError):

@@ -22,6 +22,7 @@ __all__ = [
     "encode_list",
     "encode_node",
     "int_to_min_bytes",
+    "item_bounds",
     "item_end",
     "split_list",
 ]
@@ -134,6 +135,14 @@ def _item_bounds(data: Buffer, pos: int, end: int) -> tuple[int, int, bool]:
     if stop > end:
         raise DecodeError("RLP: item runs past the end of its container")
     return start, stop, is_list
+
+
+def item_bounds(data: Buffer, pos: int = 0, end: int | None = None) -> tuple[int, int, bool]:
+    """(payload start, payload end, is_list) of the canonical RLP item at ``pos``.
+
+    The item must end at or before ``end`` (default: the end of ``data``).
+    """
+    return _item_bounds(data, pos, len(data) if end is None else end)
 
 
 def item_end(data: Buffer, pos: int = 0) -> int:

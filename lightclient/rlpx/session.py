@@ -474,6 +474,14 @@ async def listen(
             on_error(exc)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The outermost frame of the connection's task: Python 3.11's start_server logs a
+        # traceback for a task that ends cancelled (at shutdown), so end it normally instead.
+        try:
+            await serve_one(reader, writer)
+        except asyncio.CancelledError:
+            _close(writer)
+
+    async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if pending.locked():
             _close(writer)
             failed(RlpxError("too many pending handshakes", DisconnectReason.TOO_MANY_PEERS))

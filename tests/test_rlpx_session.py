@@ -141,13 +141,13 @@ class RawPeer:
         need = self.codec.decode_header(await self.reader.readexactly(HEADER_SIZE))
         return self.codec.decode_body(await self.reader.readexactly(need))
 
-    async def hello(self, pubkey: bytes | None = None) -> Hello:
-        """Exchange Hellos; Snappy on afterwards, as both sides say version 5."""
+    async def hello(self, version: int = 5) -> Hello:
+        """Exchange Hellos; Snappy on afterwards if we said version 5 (the server always does)."""
         caps = (Capability("les", 4),)
-        await self.send(0, Hello(5, "raw", caps, 0, pubkey or public_key_of(self.key)).encode())
+        await self.send(0, Hello(version, "raw", caps, 0, public_key_of(self.key)).encode())
         code, payload = await self.read()
         assert code == 0
-        self.snappy = True
+        self.snappy = version >= 5
         return Hello.decode(payload)
 
     async def closed(self) -> bool:
@@ -441,3 +441,14 @@ async def test_pending_handshakes_are_bounded() -> None:
         assert await second.closed()
         error = await srv.first_error()
         assert "pending" in str(error) and error.reason == DisconnectReason.TOO_MANY_PEERS
+
+
+async def test_no_snappy_towards_a_v4_peer() -> None:
+    # spec §2.5: Snappy only when the remote Hello says version 5 or more
+    async with serving(echo) as srv:
+        peer = await srv.dial()
+        await peer.handshake()
+        assert (await peer.hello(version=4)).version == 5
+        await peer.send(0x10, b"\xc3\x01\x02\x03")  # sent plain
+        assert await asyncio.wait_for(peer.read(), 5) == (0x10, b"\xc3\x01\x02\x03")
+        assert not (await srv.session()).snappy

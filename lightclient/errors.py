@@ -11,6 +11,9 @@ The tree::
     ├── SectionError            section maths or trie state that cannot go on
     ├── LesProtocolError        an LES peer broke the protocol: carries geth's errCode name
     │                           and the devp2p Disconnect reason to send (0x10 by default)
+    ├── RlpxError               an RLPx/devp2p peer sent something we must drop it for,
+    │   │                       or the connection failed; carries geth's disconnect reason
+    │   └── PeerDisconnected    the peer sent a Disconnect (its reason)
     └── HeaderSourceError       a header source failed or told something untrue
         ├── SourceUnavailable   node down, file unreadable, timeouts after retries
         ├── InvalidHeader       a header whose bytes or hash are wrong
@@ -34,7 +37,9 @@ __all__ = [
     "LesProtocolError",
     "LightClientError",
     "LimitExceeded",
+    "PeerDisconnected",
     "ReorgDetected",
+    "RlpxError",
     "SectionError",
     "SourceUnavailable",
 ]
@@ -90,6 +95,23 @@ class LesProtocolError(LightClientError):
 
 class SectionError(LightClientError):
     """Section bookkeeping cannot continue (missing trie state, bad section size, ...)."""
+
+
+class RlpxError(LightClientError):
+    """An RLPx or devp2p failure: a bad handshake, MAC, frame, message or a timeout.
+
+    ``reason`` is the devp2p disconnect reason geth would use (an int; see
+    :class:`lightclient.rlpx.p2p.DisconnectReason`). 0x01 (network error) means geth would not
+    send a Disconnect but just drop the TCP connection; any other reason is sent first.
+    """
+
+    def __init__(self, message: str, reason: int = 0x01) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PeerDisconnected(RlpxError):
+    """The peer ended the session with a Disconnect message; ``reason`` is the one it gave."""
 
 
 class HeaderSourceError(LightClientError):

@@ -1,14 +1,33 @@
-"""Node IDs: 32 bytes, keccak256 of the 64-byte secp256k1 public key (the enode ID)."""
+"""Node IDs (keccak256 of the 64-byte secp256k1 public key) and enode URLs (spec §3).
+
+``enode://<128 hex>@host:port[?discport=N]`` as geth's ``enode.ParseV4`` reads it, with its
+error texts; the incomplete forms ``enode://<hex>`` and bare ``<hex>`` carry only the key.
+Host names are kept as given: resolving them is the dialer's job.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import coincurve
 
 from lightclient.core.hexutil import decode_hex
 from lightclient.core.keccak import keccak
 from lightclient.errors import InvalidInput
 
-__all__ = ["format_node_id", "node_id_from_pubkey", "parse_node_id"]
+__all__ = [
+    "Enode",
+    "format_enode",
+    "format_node_id",
+    "node_id_from_pubkey",
+    "parse_enode",
+    "parse_node_id",
+]
+
+_INCOMPLETE = re.compile(r"(?:enode://)?([0-9a-fA-F]+)")
 
 
 def node_id_from_pubkey(pubkey: bytes) -> bytes:
@@ -46,3 +65,89 @@ def parse_node_id(text: object) -> bytes:
 def format_node_id(node_id: bytes) -> str:
     """geth's JSON form of an ID: 64 lowercase hex digits, no 0x."""
     return node_id.hex()
+
+
+@dataclass(frozen=True)
+class Enode:
+    """A parsed enode URL. ``host`` and the ports are None for the incomplete, key-only form."""
+
+    pubkey: bytes
+    host: str | None = None
+    tcp_port: int | None = None
+    udp_port: int | None = None
+
+    @property
+    def node_id(self) -> bytes:
+        return keccak(self.pubkey)
+
+    @property
+    def dialable(self) -> bool:
+        return self.host is not None and self.tcp_port is not None
+
+    def url(self) -> str:
+        """geth's form of this URL (``?discport`` only when UDP differs from TCP)."""
+        if self.host is None or self.tcp_port is None:
+            return f"enode://{self.pubkey.hex()}"
+        return format_enode(self.pubkey, self.host, self.tcp_port, self.udp_port)
+
+
+def _pubkey(text: str, url: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise InvalidInput(f"invalid enode URL {url!r}: invalid public key (not hex)") from None
+    if len(raw) != 64:
+        raise InvalidInput(
+            f"invalid enode URL {url!r}: invalid public key (wrong length, want 128 hex chars)"
+        )
+    try:
+        coincurve.PublicKey(b"\x04" + raw)
+    except ValueError:
+        raise InvalidInput(
+            f"invalid enode URL {url!r}: invalid public key (not on the curve)"
+        ) from None
+    return raw
+
+
+def _port(text: str, url: str, what: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > 0xFFFF:
+        raise InvalidInput(f"invalid enode URL {url!r}: {what}")
+    return int(text)
+
+
+def parse_enode(text: object) -> Enode:
+    """Parse an enode URL as geth's ParseV4 does; InvalidInput with geth's reason if it is bad."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"invalid enode URL {text!r}: expected a string")
+    incomplete = _INCOMPLETE.fullmatch(text)
+    if incomplete:
+        return Enode(_pubkey(incomplete.group(1), text))
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError as exc:  # unbalanced [ ] and the like
+        raise InvalidInput(f"invalid enode URL {text!r}: {exc}") from None
+    if parts.scheme != "enode":
+        raise InvalidInput(f'invalid enode URL {text!r}: invalid URL scheme, want "enode"')
+    if "@" not in parts.netloc:
+        raise InvalidInput(f"invalid enode URL {text!r}: does not contain node ID")
+    pubkey = _pubkey(parts.netloc.rpartition("@")[0], text)
+    if not host:
+        raise InvalidInput(f"invalid enode URL {text!r}: missing host")
+    tcp = _port(parts.netloc.rpartition("]")[2].rpartition(":")[2], text, "invalid port")
+    disc = parse_qs(parts.query).get("discport", [""])[-1]
+    udp = _port(disc, text, "invalid discport in query") if disc else tcp
+    return Enode(pubkey, host, tcp, udp)
+
+
+def format_enode(pubkey: bytes, host: str, tcp_port: int, udp_port: int | None = None) -> str:
+    """``enode://<hex>@host:port``, IPv6 in brackets, ``?discport=`` only when it differs."""
+    try:
+        is_v6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        is_v6 = False
+    where = f"[{host}]" if is_v6 else host
+    url = f"enode://{pubkey.hex()}@{where}:{tcp_port}"
+    if udp_port is not None and udp_port != tcp_port:
+        url += f"?discport={udp_port}"
+    return url

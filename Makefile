@@ -40,6 +40,7 @@ test: lint typecheck unit
 bench: install
 	$(PY) benchmarks/bench_sections.py
 	$(PY) benchmarks/bench_pool.py
+	$(PY) benchmarks/bench_rlpx.py
 
 # The long fuzz run of the JSON-RPC endpoint (100,000 requests; not part of CI).
 fuzz-long: install

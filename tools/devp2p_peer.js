@@ -72,7 +72,9 @@ const rlpx = new RLPx(key, {
   maxPeers: 5,
   capabilities: [cap],
   common,
-  listenPort: mode === 'listen' ? Number(arg('port', '0')) : null,
+  // No listenPort: 6.1.3 would encode port 0 as `00`, a non-canonical integer that geth (and
+  // we) refuse in a Hello (spec §8.1 #7); without it the Hello carries an empty string.
+  listenPort: null,
 })
 
 let les = null

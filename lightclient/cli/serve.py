@@ -19,7 +19,7 @@ from lightclient.cli.verify import add_oracle_options, add_sync_options, oracle_
 __all__ = ["add_commands", "default_datadir", "serve_until_stopped"]
 
 log = logging.getLogger(__name__)
-KNOWN_MODULES = ("les", "eth", "rpc")
+KNOWN_MODULES = ("les", "eth", "rpc", "admin")
 
 
 def default_datadir() -> Path:

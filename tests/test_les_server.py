@@ -556,3 +556,45 @@ async def test_remote_address_of_a_session(setup: Setup) -> None:
     address = session.remote_address
     assert address is not None and address == ("127.0.0.1", setup.server.port)
     assert setup.server.peers[node(1)].free_id == node(1).hex()  # loopback: by node ID
+
+
+async def test_les3_is_refused_before_any_status_by_default(setup: Setup) -> None:
+    from lesclient import client_key
+
+    from lightclient.rlpx.p2p import Protocol
+    from lightclient.rlpx.session import SessionConfig, connect
+
+    les3 = SessionConfig(protocols=(Protocol("les", 3, 24),))
+    session = await connect("127.0.0.1", setup.server.port, client_key(4),
+                            public_key_of(SERVER_KEY), les3)  # fmt: skip
+    setup.sessions.append(session)
+    assert await disconnect_reason(session) == DisconnectReason.SUBPROTOCOL_ERROR
+
+
+async def test_les3_is_served_with_an_unlimited_tx_index(tmp_path: Path) -> None:
+    from lightclient.rlpx.p2p import Protocol
+    from lightclient.rlpx.session import SessionConfig
+
+    s = await make_setup(tmp_path, SystemClock(), recent_tx_lookup=0)
+    try:
+        head = ChainHead(3, NETWORK, s.genesis)
+        les3 = SessionConfig(protocols=(Protocol("les", 3, 24),))
+        session, status = await s.dial(5, status=client_status(head), config=les3)
+        assert "forkID" not in status.values() and "recentTxLookup" not in status.values()
+        assert value(status, "protocolVersion") == encode_int(3)
+        assert isinstance(await request(session, GetBlockHeaders(1, 0, 1)), BlockHeaders)
+    finally:
+        await s.close()
+
+
+async def test_stop_also_ends_sessions_still_in_the_status_exchange(setup: Setup) -> None:
+    from lesclient import LES4, client_key
+
+    from lightclient.rlpx.session import connect
+
+    session = await connect("127.0.0.1", setup.server.port, client_key(6),
+                            public_key_of(SERVER_KEY), LES4)  # fmt: skip
+    setup.sessions.append(session)
+    assert (await asyncio.wait_for(session.receive(), 5)).code == MsgCode.STATUS
+    await setup.server.stop()
+    assert await disconnect_reason(session, 2) == DisconnectReason.QUITTING

@@ -333,7 +333,7 @@ class LesServer:
         self._recent: dict[int, bytes] = {}
         self._announced: _Head | None = None
         self._signed: tuple[bytes, Announce] | None = None
-        self._sessions: set[asyncio.Task[Any]] = set()
+        self._open: set[Session] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -356,8 +356,9 @@ class LesServer:
             self._server.close()
         for peer in list(self.peers.values()):
             peer.close()
+        for session in list(self._open):  # admitted or still in the Status exchange
             with contextlib.suppress(RlpxError):
-                await peer.session.disconnect(DISC_QUITTING)
+                await session.disconnect(DISC_QUITTING)
         if self._server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -488,6 +489,13 @@ class LesServer:
         return session.remote_node_id.hex()
 
     async def _handle(self, session: Session) -> None:
+        self._open.add(session)
+        try:
+            await self._serve_session(session)
+        finally:
+            self._open.discard(session)
+
+    async def _serve_session(self, session: Session) -> None:
         node_id = session.remote_node_id
         slot = next(s for s in session.protocols if s.name == "les")
         version = slot.version

@@ -45,7 +45,13 @@ class GrowingSource(MemoryHeaderSource):
         self.all = headers
         self.visible = visible
 
+    failing = False  # the node is down: every call fails
+
     async def head(self) -> int:
+        if self.failing:
+            from lightclient.errors import SourceUnavailable
+
+            raise SourceUnavailable("node down")
         return self.visible - 1
 
     async def headers(self, start: int, count: int) -> list[RawHeader]:

@@ -598,3 +598,16 @@ async def test_stop_also_ends_sessions_still_in_the_status_exchange(setup: Setup
     assert (await asyncio.wait_for(session.receive(), 5)).code == MsgCode.STATUS
     await setup.server.stop()
     assert await disconnect_reason(session, 2) == DisconnectReason.QUITTING
+
+
+async def test_a_failing_node_leaves_a_request_unanswered_not_the_client_dropped(
+    setup: Setup,
+) -> None:
+    session, _ = await setup.dial()
+    setup.source.failing = True
+    await session.send(MsgCode.GET_BLOCK_HEADERS, GetBlockHeaders(1, 0, 1).encode())
+    await nothing_within(session, 0.3)
+    setup.source.failing = False
+    reply = await request(session, GetBlockHeaders(2, 0, 1))
+    assert isinstance(reply, BlockHeaders) and reply.req_id == 2
+    assert setup.server.errors.count(node(1)) == 0

@@ -145,6 +145,7 @@ EST_HEADER_RLP_SIZE = 500  # bytes counted per header against the soft limit
 TD_BATCH = 1024  # headers fetched at once when summing difficulties
 RECENT_HASHES = 256  # hashes kept to find the common ancestor of a reorg
 EMPTY_LIST = b"\xc0"
+SEND_QUEUE = 100  # messages waiting to be written to one client before announcements drop
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +235,8 @@ class _LesPeer:
             self.pending_announce = announce
             return
         self.told_td = announce.head_td
+        if len(self.tasks) >= SEND_QUEUE:
+            return  # geth's per-peer send queue is full: the announcement is dropped
         self.send_soon(MsgCode.ANNOUNCE, announce.encode())
 
     def disconnect(self) -> None:
@@ -581,7 +584,11 @@ class LesServer:
             peer.freeze()
             return
         started = time.perf_counter_ns()
-        data = await self._serve(peer, request)
+        try:
+            data = await self._serve(peer, request)
+        except LightClientError as exc:  # our node or store failed: not the client's fault
+            log.warning("LES request %s not served: %s", MsgCode(code).name, exc)
+            data = None
         real_cost = max_cost if self.charge_max_cost else time.perf_counter_ns() - started
         bv = peer.buffer.processed(index, max_cost, real_cost)
         if data is not None and not peer.closed:

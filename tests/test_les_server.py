@@ -24,6 +24,7 @@ from lightclient.core.keccak import keccak
 from lightclient.core.proofs import verify_bloom_proof, verify_cht_proof
 from lightclient.core.rlpcodec import encode_bytes, encode_list
 from lightclient.core.sections import bloom_trie_key, cht_key
+from lightclient.errors import RlpxError
 from lightclient.les.announce import Announce, capacity_update, verify_announce
 from lightclient.les.codec import encode_int
 from lightclient.les.codes import REQUEST_CODES, MsgCode
@@ -611,3 +612,42 @@ async def test_a_failing_node_leaves_a_request_unanswered_not_the_client_dropped
     reply = await request(session, GetBlockHeaders(2, 0, 1))
     assert isinstance(reply, BlockHeaders) and reply.req_id == 2
     assert setup.server.errors.count(node(1)) == 0
+
+
+async def test_an_evicted_free_client_gets_capacity_zero_and_requested(tmp_path: Path) -> None:
+    from lightclient.core.nodeid import format_node_id
+
+    s = await make_setup(tmp_path, SystemClock(),
+                         pool=PoolConfig(max_count=1, max_capacity=16_000))  # fmt: skip
+    try:
+        free, _ = await s.dial(1)
+        s.service.add_balance(format_node_id(node(2)), 10**15)
+        priority, _ = await s.dial(2)
+        messages = []
+        try:
+            while True:
+                messages.append(await asyncio.wait_for(free.receive(), 5))
+        except RlpxError as exc:  # the session ended
+            reason = exc.reason
+        assert reason == DisconnectReason.REQUESTED
+        for message in messages:  # the MRR 0 / BL 0 update, if it was flushed in time
+            assert message.code == MsgCode.ANNOUNCE
+            assert message.payload == capacity_update(0).encode()
+        assert isinstance(await request(priority, GetBlockHeaders(1, 0, 1)), BlockHeaders)
+        assert list(s.server.peers) == [node(2)]
+    finally:
+        await s.close()
+
+
+async def test_costs_are_scaled_to_fit_a_small_minimum_capacity(tmp_path: Path) -> None:
+    from lightclient.les.costs import MIN_BUFFER_REQ_AMOUNT
+
+    s = await make_setup(tmp_path, SystemClock(), pool=PoolConfig(min_cap=1000))
+    try:
+        _session, status = await s.dial()
+        costs = CostTable.decode(value(status, "flowControl/MRC"), 24)
+        assert costs == s.server.costs and costs.covers_all_requests()
+        for code, amount in MIN_BUFFER_REQ_AMOUNT.items():
+            assert costs.max_cost(code, amount) <= 6_000_000 // 3
+    finally:
+        await s.close()

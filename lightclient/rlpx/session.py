@@ -164,6 +164,14 @@ class Session:
         return self._transport.snappy
 
     @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """The peer's (host, port) as the socket reports it, None if unknown."""
+        peer = self._transport.writer.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            return str(peer[0]), int(peer[1])
+        return None
+
+    @property
     def closed(self) -> bool:
         return self._error is not None
 

@@ -476,3 +476,32 @@ async def test_light_client_skips_a_server_whose_status_lies(chain: Chain, serve
         await client.close()
     with pytest.raises(NoServer):
         await light_client(chain, [wrong.enode], 5).start()
+
+
+async def test_light_client_moves_on_from_a_server_that_does_not_answer(
+    chain: Chain, serve: Serve
+) -> None:
+    silent = await serve(silent=True)
+    honest = await serve()
+    quick = LesTimeouts(handshake=3.0, request=0.3, flow_wait=1.0)
+    client = LightClient(chain.checkpoint(2), SIZE, [silent.enode, honest.enode],
+                         PrivateKey(b"\x06" * 32), genesis_hash=chain.genesis,
+                         network_id=NETWORK, les_timeouts=quick)  # fmt: skip
+    await client.start()
+    try:
+        client.servers[0].score = 10
+        assert (await client.header_by_number(9)).hash == chain.header(9).hash
+        assert [s.score for s in client.servers] == [9, 1]  # penalised, not dropped
+        assert not client.dropped
+    finally:
+        await client.close()
+    alone = LightClient(chain.checkpoint(2), SIZE, [silent.enode], PrivateKey(b"\x07" * 32),
+                        genesis_hash=chain.genesis, network_id=NETWORK,
+                        les_timeouts=quick)  # fmt: skip
+    await alone.start()
+    try:
+        with pytest.raises(SourceUnavailable, match="no light server answered"):
+            await alone.header_by_number(9)
+        assert alone.servers[0].connection.connected
+    finally:
+        await alone.close()

@@ -116,9 +116,10 @@ class LightClient:
             await server.connection.close()
         self.servers = []
 
-    def _best(self, section: int | None = None) -> _Server:
-        """The best connected server (that has advertised ``section``, if given)."""
-        usable = [s for s in self.servers if s.connection.connected]
+    def _best(self, section: int | None = None, skip: tuple[_Server, ...] = ()) -> _Server:
+        """The best connected server (that has advertised ``section``, if given), other
+        than those in ``skip`` (they failed to answer this request)."""
+        usable = [s for s in self.servers if s.connection.connected and s not in skip]
         if not usable:
             raise NoServer("no usable light server is left: " + "; ".join(
                 f"{u}: {why}" for u, why in self.dropped.items()))  # fmt: skip
@@ -128,18 +129,18 @@ class LightClient:
                 raise NoServer(f"no light server has indexed section {section} yet")
         return max(usable, key=lambda s: (s.connection.usable, s.score))
 
-    async def _best_with(self, section: int) -> _Server:
+    async def _best_with(self, section: int, skip: tuple[_Server, ...] = ()) -> _Server:
         """The best server with ``section``: a server asked for a section it has not
         advertised counts it against us, so ask the servers again before giving up."""
         try:
-            return self._best(section)
+            return self._best(section, skip)
         except NoServer:
             for server in [s for s in self.servers if s.connection.connected]:
                 try:
                     await server.connection.refresh_sections()
                 except (ServerError, SourceUnavailable) as exc:
                     log.info("light server %s: no checkpoint: %s", server.url, exc)
-            return self._best(section)
+            return self._best(section, skip)
 
     async def _drop(self, server: _Server, why: str) -> None:
         log.warning("dropping light server %s: %s", server.url, why)
@@ -153,18 +154,33 @@ class LightClient:
         verify: Callable[[T], R],
         section: int | None = None,
     ) -> R:
-        """Ask the best server; a wrong answer drops it and the next one is asked."""
+        """Ask the best server; a wrong answer drops it and the next one is asked. A server
+        that does not answer (timeout, frozen too long, no buffer) loses a point and the
+        next one is asked; when none is left, the last failure is raised."""
+        unanswered: tuple[_Server, ...] = ()
+        failure = ""
         while True:
-            server = self._best() if section is None else await self._best_with(section)
+            try:
+                server = (
+                    self._best(None, unanswered)
+                    if section is None
+                    else await self._best_with(section, unanswered)
+                )
+            except NoServer:
+                if not unanswered:
+                    raise
+                raise SourceUnavailable(f"no light server answered: {failure}") from None
             try:
                 answer = await call(server.connection)
                 result = verify(answer)
             except (InvalidProof, InvalidHeader, HeaderSourceError) as exc:
                 if isinstance(exc, SourceUnavailable):  # the server did not answer
+                    if not server.connection.connected:
+                        await self._drop(server, f"lost: {exc}")
+                        continue
                     server.score -= 1
-                    if server.connection.connected:
-                        raise SourceUnavailable(f"{server.url}: {exc}") from None
-                    await self._drop(server, f"lost: {exc}")
+                    failure = f"{server.url}: {exc}"
+                    unanswered += (server,)
                     continue
                 await self._drop(server, f"sent data that does not verify: {exc}")
                 continue

@@ -145,11 +145,11 @@ class _ErrorCount:
         self._value = 0.0
         self._time = clock.now()
 
-    def add(self) -> int:
+    def add(self) -> float:
         now = self._clock.now()
         self._value = max(self._value - (now - self._time) / ERROR_DECAY_NS, 0.0) + 1
         self._time = now
-        return int(self._value)
+        return self._value
 
 
 class LesConnection:
@@ -371,9 +371,10 @@ class LesConnection:
 
     def _invalid(self, what: str) -> None:
         """An invalid or unsolicited response: counted; past 50 the server is dropped."""
-        self.invalid_responses = self._errors.add()
+        value = self._errors.add()
+        self.invalid_responses = round(value)
         log.info("light server %s: %s", self.remote_node_id.hex()[:16], what)
-        if self.invalid_responses > MAX_RESPONSE_ERRORS:
+        if value > MAX_RESPONSE_ERRORS:
             raise LesProtocolError(f"too many invalid responses ({what})",
                                    kind="ErrUnexpectedResponse")  # fmt: skip
 

@@ -505,3 +505,26 @@ async def test_light_client_moves_on_from_a_server_that_does_not_answer(
         assert alone.servers[0].connection.connected
     finally:
         await alone.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "payload", "kind"),
+    [
+        (MsgCode.GET_BLOCK_HEADERS, GetBlockHeaders(1, 0, 1).encode(), "ErrInvalidMsgCode"),
+        (MsgCode.STATUS, b"\xc0", "ErrInvalidMsgCode"),  # a second Status
+        (MsgCode.BLOCK_HEADERS, b"\xc2\x01\x02", "ErrDecode"),  # [reqID, BV] without data
+    ],
+)
+async def test_a_message_a_client_must_not_get_ends_the_connection(
+    chain: Chain, serve: Serve, code: int, payload: bytes, kind: str
+) -> None:
+    running = await serve()
+    conn = await dial(chain, running)
+    await running.script.sessions[0].send(code, payload)
+    await wait_until(lambda: not conn.connected)
+    assert isinstance(conn.error, LesProtocolError) and conn.error.kind == kind
+    with pytest.raises(LesProtocolError):
+        await conn.get_headers(0, 1)
+    await wait_until(lambda: bool(running.script.ended))
+    ended = running.script.ended[0]
+    assert isinstance(ended, PeerDisconnected) and ended.reason == 0x10

@@ -110,6 +110,7 @@ class Script:
     unknown_replies: int = 0  # unsolicited replies with random request IDs per request
     stop_first: float = 0.0  # freeze the client on its first request for this long
     silent: bool = False  # never answer requests
+    status_delay: float = 0.0  # wait this long before sending our Status
     # what happened
     requests: list[tuple[float, object]] = field(default_factory=list)
     underruns: int = 0
@@ -142,6 +143,7 @@ class Script:
         self.sessions.append(session)
         buffer = ClientBuffer(FlowParams(self.buf_limit, self.min_recharge), SystemClock())
         try:
+            await asyncio.sleep(self.status_delay)
             await session.send(MsgCode.STATUS, self.status().encode())
             first = await session.receive()
             assert first.code == MsgCode.STATUS
@@ -528,3 +530,14 @@ async def test_a_message_a_client_must_not_get_ends_the_connection(
     await wait_until(lambda: bool(running.script.ended))
     ended = running.script.ended[0]
     assert isinstance(ended, PeerDisconnected) and ended.reason == 0x10
+
+
+async def test_a_server_that_sends_no_status_in_time_gets_0x0b(chain: Chain, serve: Serve) -> None:
+    running = await serve(status_delay=2.0)
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailable, match=r"no Status within 0\.5 s"):
+        await dial(chain, running, timeouts=LesTimeouts(handshake=0.5))
+    assert time.monotonic() - started < 1.5
+    await wait_until(lambda: bool(running.script.ended), 5.0)
+    ended = running.script.ended[0]
+    assert isinstance(ended, PeerDisconnected) and ended.reason == 0x0B

@@ -25,7 +25,13 @@ from lightclient.core.header import Header, decode_header
 from lightclient.core.keccak import keccak
 from lightclient.core.nodeid import format_enode
 from lightclient.core.trie import prove
-from lightclient.errors import LesProtocolError, PeerDisconnected, RlpxError, SourceUnavailable
+from lightclient.errors import (
+    InvalidInput,
+    LesProtocolError,
+    PeerDisconnected,
+    RlpxError,
+    SourceUnavailable,
+)
 from lightclient.les.announce import Announce, capacity_update
 from lightclient.les.codes import MsgCode
 from lightclient.les.costs import CostTable, RequestCost, make_cost_table
@@ -277,6 +283,10 @@ async def test_status_exchange_and_typed_requests(chain: Chain, serve: Serve) ->
         for n, batch in zip(range(0, 40, 3), batches, strict=True):
             assert [decode_header(h).number for h in batch] == [n, n + 1]
         assert running.script.underruns == 0 and conn.invalid_responses == 0
+        # Counts a server would drop without a reply are refused before sending.
+        for amount in (0, 193):
+            with pytest.raises(InvalidInput, match="allowed"):
+                await conn.get_headers(0, amount)
     finally:
         await conn.close()
     assert isinstance(conn.error, SourceUnavailable)  # closed by us

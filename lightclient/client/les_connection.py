@@ -53,12 +53,13 @@ from lightclient.les.codes import (
     ANNOUNCE_SIMPLE,
     DISC_READ_TIMEOUT,
     DISC_REQUESTED,
+    MAX_COUNT,
     PROTOCOL_LENGTHS,
     REPLY_FOR,
     MsgCode,
     client_accepts,
 )
-from lightclient.les.costs import CostTable
+from lightclient.les.costs import CostTable, request_count_ok
 from lightclient.les.flowcontrol import FlowParams, Now, ServerBuffer
 from lightclient.les.forkid import ForkFilter, ForkId, ForkSchedule, fork_id
 from lightclient.les.messages import (
@@ -434,6 +435,8 @@ class LesConnection:
     async def _request(
         self, code: MsgCode, count: int, build: Callable[[int], Message], reply_type: type[R]
     ) -> R:
+        if not request_count_ok(code, count):  # a server drops it without a reply
+            raise InvalidInput(f"{code.name} of {count} items: 1 to {MAX_COUNT[code]} allowed")
         if code not in self.costs:
             raise SourceUnavailable(f"the server does not price {code.name}")
         cost = min(self.costs.max_cost(code, count), self.buffer.params.buf_limit)

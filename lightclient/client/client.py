@@ -1,35 +1,49 @@
 """The light client: trusts one checkpoint and verifies every header and bloom vector a
 server sends against it (CHT and BloomTrie proofs, hash links). A server that sends
 anything that does not verify is dropped; requests go to the best remaining server.
+
+Servers are reached by their URL: ``ws://`` / ``wss://`` speak the private JSON protocol
+(:class:`~lightclient.client.connection.ServerConnection`), ``enode://`` speaks LES/4 over
+RLPx (:class:`~lightclient.client.les_connection.LesConnection`, which needs
+``genesis_hash`` and ``network_id``). Both satisfy
+:class:`~lightclient.client.transport.LightTransport`; the verification is the same.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
 from eth_keys.datatypes import PrivateKey
 
 from lightclient.client.connection import ServerConnection, ServerError
+from lightclient.client.les_connection import LesConnection, LesTimeouts
+from lightclient.client.transport import LightTransport
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header, decode_header
-from lightclient.core.hexutil import decode_hex
 from lightclient.core.proofs import verify_bloom_proof, verify_cht_proof
-from lightclient.core.sections import bloom_trie_key, cht_key
+from lightclient.core.sections import bloom_trie_key
 from lightclient.errors import (
     HeaderSourceError,
     InvalidHeader,
+    InvalidInput,
     InvalidProof,
+    LesProtocolError,
     LightClientError,
     SourceUnavailable,
 )
-from lightclient.server.protocol import AUX_HEADER, HT_BLOOMBITS, HT_CANONICAL
+from lightclient.les.forkid import ForkFilter, ForkId
+from lightclient.rlpx.keys import private_key_from_bytes
 
 __all__ = ["LightClient", "NoServer"]
 
 log = logging.getLogger(__name__)
 HEADER_BATCH = 192
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class NoServer(SourceUnavailable):
@@ -39,7 +53,7 @@ class NoServer(SourceUnavailable):
 @dataclass
 class _Server:
     url: str
-    connection: ServerConnection
+    connection: LightTransport
     score: int = 0  # verified answers minus failures
 
 
@@ -55,17 +69,40 @@ class LightClient:
     headers: dict[int, Header] = field(default_factory=dict)
     td: dict[int, int] = field(default_factory=dict)
     head: Header | None = None
+    # LES/4 servers (enode:// URLs): the chain we are on, as our Status says it.
+    genesis_hash: bytes | None = None
+    network_id: int | None = None
+    fork_filter: ForkFilter | None = None
+    fork_id: ForkId | None = None
+    les_timeouts: LesTimeouts | None = None
 
     @property
     def checkpoint_block(self) -> int:
         return self.checkpoint.head_block(self.section_size)
 
+    async def _open(self, url: str) -> LightTransport:
+        if url.startswith("enode://"):
+            if self.genesis_hash is None or self.network_id is None:
+                raise InvalidInput("an enode:// server needs the genesis hash and network ID")
+            return await LesConnection.dial(
+                url,
+                private_key_from_bytes(self.node_key.to_bytes()),
+                genesis_hash=self.genesis_hash,
+                network_id=self.network_id,
+                fork_filter=self.fork_filter,
+                our_fork_id=self.fork_id,
+                timeouts=self.les_timeouts,
+                section_size=self.section_size,
+            )
+        connection = ServerConnection(url, self.node_key)
+        await connection.connect()
+        return connection
+
     async def start(self) -> None:
         for url in self.server_urls:
-            connection = ServerConnection(url, self.node_key)
             try:
-                await connection.connect()
-            except SourceUnavailable as exc:
+                connection = await self._open(url)
+            except (SourceUnavailable, LesProtocolError) as exc:
                 self.dropped[url] = str(exc)
                 log.warning("light server %s: %s", url, exc)
                 continue
@@ -79,9 +116,10 @@ class LightClient:
             await server.connection.close()
         self.servers = []
 
-    def _best(self, section: int | None = None) -> _Server:
-        """The best connected server (that has advertised ``section``, if given)."""
-        usable = [s for s in self.servers if s.connection.connected]
+    def _best(self, section: int | None = None, skip: tuple[_Server, ...] = ()) -> _Server:
+        """The best connected server (that has advertised ``section``, if given), other
+        than those in ``skip`` (they failed to answer this request)."""
+        usable = [s for s in self.servers if s.connection.connected and s not in skip]
         if not usable:
             raise NoServer("no usable light server is left: " + "; ".join(
                 f"{u}: {why}" for u, why in self.dropped.items()))  # fmt: skip
@@ -89,20 +127,20 @@ class LightClient:
             usable = [s for s in usable if s.connection.sections > section]
             if not usable:
                 raise NoServer(f"no light server has indexed section {section} yet")
-        return max(usable, key=lambda s: (s.connection.capacity > 0, s.score))
+        return max(usable, key=lambda s: (s.connection.usable, s.score))
 
-    async def _best_with(self, section: int) -> _Server:
+    async def _best_with(self, section: int, skip: tuple[_Server, ...] = ()) -> _Server:
         """The best server with ``section``: a server asked for a section it has not
         advertised counts it against us, so ask the servers again before giving up."""
         try:
-            return self._best(section)
+            return self._best(section, skip)
         except NoServer:
             for server in [s for s in self.servers if s.connection.connected]:
                 try:
                     await server.connection.refresh_sections()
                 except (ServerError, SourceUnavailable) as exc:
                     log.info("light server %s: no checkpoint: %s", server.url, exc)
-            return self._best(section)
+            return self._best(section, skip)
 
     async def _drop(self, server: _Server, why: str) -> None:
         log.warning("dropping light server %s: %s", server.url, why)
@@ -110,20 +148,48 @@ class LightClient:
         self.servers.remove(server)
         await server.connection.close()
 
-    async def _ask(self, method: str, params: dict[str, Any], verify: Any) -> Any:
-        """Ask the best server; a wrong answer drops it and the next one is asked."""
-        section = params.get("trieIdx") if method == "getHelperTrieProofs" else None
+    async def _ask(
+        self,
+        call: Callable[[LightTransport], Awaitable[T]],
+        verify: Callable[[T], R],
+        section: int | None = None,
+    ) -> R:
+        """Ask the best server; a wrong answer drops it and the next one is asked. A server
+        that does not answer (timeout, frozen too long, no buffer) loses a point and the
+        next one is asked; when none is left, the last failure is raised."""
+        unanswered: tuple[_Server, ...] = ()
+        failure = ""
         while True:
-            server = self._best() if section is None else await self._best_with(section)
             try:
-                answer = await server.connection.request(method, params)
+                server = (
+                    self._best(None, unanswered)
+                    if section is None
+                    else await self._best_with(section, unanswered)
+                )
+            except NoServer:
+                if not unanswered:
+                    raise
+                raise SourceUnavailable(f"no light server answered: {failure}") from None
+            try:
+                answer = await call(server.connection)
                 result = verify(answer)
             except (InvalidProof, InvalidHeader, HeaderSourceError) as exc:
+                if isinstance(exc, SourceUnavailable):  # the server did not answer
+                    if not server.connection.connected:
+                        await self._drop(server, f"lost: {exc}")
+                        continue
+                    server.score -= 1
+                    failure = f"{server.url}: {exc}"
+                    unanswered += (server,)
+                    continue
                 await self._drop(server, f"sent data that does not verify: {exc}")
                 continue
             except ServerError as exc:
                 server.score -= 1
                 raise SourceUnavailable(f"{server.url}: {exc}") from None
+            except LesProtocolError as exc:
+                await self._drop(server, f"broke the LES protocol: {exc}")
+                continue
             except (TypeError, ValueError, KeyError) as exc:
                 await self._drop(server, f"sent a malformed answer: {exc}")
                 continue
@@ -135,18 +201,15 @@ class LightClient:
     async def _cht_header(self, number: int) -> tuple[Header, int]:
         cp = self.checkpoint
 
-        def verify(answer: dict[str, Any]) -> tuple[Header, int]:
-            proof = [_hex(node) for node in answer["proofs"]]
-            aux = answer["auxData"]
+        def verify(answer: tuple[list[bytes], list[bytes]]) -> tuple[Header, int]:
+            proof, aux = answer
             if len(aux) != 1:
                 raise InvalidProof("invalid number of response entries")
-            checked = verify_cht_proof(cp.cht_root, number, proof, _hex(aux[0]))
+            checked = verify_cht_proof(cp.cht_root, number, proof, aux[0])
             return checked.header, checked.td
 
-        params = {"type": HT_CANONICAL, "trieIdx": cp.section_index,
-                  "keys": ["0x" + cht_key(number).hex()], "auxReq": AUX_HEADER}  # fmt: skip
-        header, td = await self._ask("getHelperTrieProofs", params, verify)
-        return header, td
+        section = cp.section_index
+        return await self._ask(lambda c: c.cht_proof(section, number), verify, section)
 
     async def header_by_number(self, number: int) -> Header:
         """A header, verified: by CHT proof up to the checkpoint, by hash links after it."""
@@ -169,14 +232,11 @@ class LightClient:
         if section > cp.section_index:
             raise LightClientError(f"no trusted bloom trie for section {section}")
 
-        def verify(answer: dict[str, Any]) -> bytes:
-            proof = [_hex(node) for node in answer["proofs"]]
+        def verify(proof: list[bytes]) -> bytes:
             return verify_bloom_proof(cp.bloom_root, bit, section, proof, self.section_size)
 
-        params = {"type": HT_BLOOMBITS, "trieIdx": cp.section_index,
-                  "keys": ["0x" + bloom_trie_key(bit, section).hex()]}  # fmt: skip
-        vector: bytes = await self._ask("getHelperTrieProofs", params, verify)
-        return vector
+        key, index = bloom_trie_key(bit, section), cp.section_index
+        return await self._ask(lambda c: c.bloom_proof(index, key), verify, index)
 
     async def sync(self) -> Header:
         """Jump to the checkpoint's section head by CHT proof, then follow the hash links to
@@ -190,7 +250,7 @@ class LightClient:
             self.headers[start], self.td[start] = header, td
         head = self.head or self.headers[start]
         while True:
-            server_head = await self._ask("getHead", {}, lambda a: int(a["number"]))
+            server_head = await self._ask(lambda c: c.head_number(), lambda n: n)
             if server_head <= head.number:
                 break
             first = head.number + 1
@@ -198,12 +258,12 @@ class LightClient:
             parent = head
 
             def verify(
-                answer: list[str], first: int = first, parent: Header = parent
+                answer: list[bytes], first: int = first, parent: Header = parent
             ) -> list[Header]:
                 out: list[Header] = []
                 previous = parent
-                for offset, text in enumerate(answer):
-                    header = decode_header(_hex(text))
+                for offset, raw in enumerate(answer):
+                    header = decode_header(raw)
                     if header.number != first + offset or header.parent_hash != previous.hash:
                         raise InvalidHeader(
                             f"header {first + offset} does not link to the verified chain",
@@ -215,7 +275,7 @@ class LightClient:
                     raise InvalidHeader("the server sent no headers", block=first)
                 return out
 
-            batch = await self._ask("getHeaders", {"origin": first, "amount": amount}, verify)
+            batch = await self._ask(functools.partial(_header_range, first, amount), verify)
             for header in batch:
                 self.headers[header.number] = header
                 self.td[header.number] = self.td[header.number - 1] + header.difficulty
@@ -233,8 +293,5 @@ class LightClient:
         return self.checkpoint if index == self.checkpoint.section_index else None
 
 
-def _hex(text: object) -> bytes:
-    raw = decode_hex(text)
-    if raw is None:
-        raise ValueError(f"not hex: {text!r}")
-    return raw
+def _header_range(first: int, amount: int, connection: LightTransport) -> Awaitable[list[bytes]]:
+    return connection.header_range(first, amount)

@@ -11,9 +11,18 @@ import aiohttp
 from eth_keys.datatypes import PrivateKey
 
 from lightclient.core import jsontext
+from lightclient.core.hexutil import decode_hex
 from lightclient.core.nodeid import node_id_from_pubkey
+from lightclient.core.sections import cht_key
 from lightclient.errors import LightClientError, SourceUnavailable
-from lightclient.server.protocol import ERR_BUFFER, PROTOCOL, auth_digest
+from lightclient.server.protocol import (
+    AUX_HEADER,
+    ERR_BUFFER,
+    HT_BLOOMBITS,
+    HT_CANONICAL,
+    PROTOCOL,
+    auth_digest,
+)
 
 __all__ = ["ServerConnection", "ServerError", "ServerRefused"]
 
@@ -161,6 +170,33 @@ class ServerConnection:
     def frozen(self) -> bool:
         return not self.resumed.is_set()
 
+    @property
+    def usable(self) -> bool:
+        """The server gave us capacity (a client it did not admit has 0)."""
+        return self.capacity > 0
+
+    # -- the typed requests LightClient makes (lightclient.client.transport.LightTransport) --
+
+    async def head_number(self) -> int:
+        return int((await self.request("getHead", {}))["number"])
+
+    async def cht_proof(self, trie_idx: int, number: int) -> tuple[list[bytes], list[bytes]]:
+        params = {"type": HT_CANONICAL, "trieIdx": trie_idx,
+                  "keys": ["0x" + cht_key(number).hex()], "auxReq": AUX_HEADER}  # fmt: skip
+        answer = await self.request("getHelperTrieProofs", params)
+        return [_hex(n) for n in answer["proofs"]], [_hex(a) for a in answer["auxData"]]
+
+    async def bloom_proof(self, trie_idx: int, key: bytes) -> list[bytes]:
+        params = {"type": HT_BLOOMBITS, "trieIdx": trie_idx, "keys": ["0x" + key.hex()]}
+        answer = await self.request("getHelperTrieProofs", params)
+        return [_hex(n) for n in answer["proofs"]]
+
+    async def header_range(self, first: int, amount: int) -> list[bytes]:
+        answer = await self.request("getHeaders", {"origin": first, "amount": amount})
+        if not isinstance(answer, list):
+            raise TypeError("getHeaders answers a list")
+        return [_hex(text) for text in answer]
+
     async def request(self, method: str, params: dict[str, Any], *, retries: int = 5) -> Any:
         """Send a request; while the server has us frozen (flow control), wait for its
         resume message and try again, up to ``retries`` times."""
@@ -193,3 +229,10 @@ class ServerConnection:
             await asyncio.gather(self._reader, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+
+
+def _hex(text: object) -> bytes:
+    raw = decode_hex(text)
+    if raw is None:
+        raise ValueError(f"not hex: {text!r}")
+    return raw

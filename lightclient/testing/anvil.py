@@ -30,7 +30,7 @@ _REPO = Path(__file__).resolve().parents[2]
 ANVIL_NPM_BIN = (
     _REPO / "tools" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 )
-_BASE_ARGS = ("--prune-history", "--silent")
+_BASE_ARGS = ("--silent",)
 # No proxies: the node is on 127.0.0.1 whatever http_proxy says.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -57,8 +57,10 @@ class AnvilProcess:
 
     Extra command-line arguments go in ``extra_args`` (or positionally); ``chain_id``,
     ``block_time`` and ``accounts`` are shortcuts for the usual ones; ``hardfork`` is
-    anvil's ``--hardfork`` (``london`` by default; ``shanghai`` adds withdrawals). The process gets
-    SIGTERM on exit (SIGKILL if it has not stopped after 5 s) and is waited for.
+    anvil's ``--hardfork`` (``london`` by default; ``shanghai`` adds withdrawals);
+    ``states`` keeps that many past states in memory (``--prune-history N``) so that
+    ``eth_getProof``/``eth_getCode`` work on older blocks; by default only the latest.
+    The process gets SIGTERM on exit (SIGKILL if it has not stopped after 5 s) and is waited for.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class AnvilProcess:
         block_time: float | None = None,
         accounts: int | None = None,
         hardfork: str = "london",
+        states: int | None = None,
         binary: str | None = None,
         timeout: float = 10.0,
     ) -> None:
@@ -78,7 +81,8 @@ class AnvilProcess:
                 "anvil not found: run `cd tools && npm ci` (or `make tools`) or set ANVIL_BIN"
             )
         self.binary = found
-        options = ["--hardfork", hardfork, *args, *extra_args]
+        prune = ["--prune-history"] if states is None else ["--prune-history", str(states)]
+        options = ["--hardfork", hardfork, *prune, *args, *extra_args]
         if chain_id is not None:
             options += ["--chain-id", str(chain_id)]
         if block_time is not None:

@@ -555,3 +555,74 @@ async def test_shares_a_json_rpc_source(chain: Chain) -> None:
         assert await rpc.head() >= 3
     finally:
         await rpc.close()
+
+
+async def test_uncles_are_fetched_and_checked(chain: Chain) -> None:
+    # anvil mines no uncles: the proxy lists one (the empty block's header) to exercise
+    # the path: each uncle must hash to its listed hash, and their list to sha3Uncles.
+    uncle = _header(chain, chain.empty_block)
+
+    def with_uncle(edit_uncle: Callable[[dict[str, Any]], Any]) -> Tamper:
+        def tamper(method: str, params: list[Any], answer: dict[str, Any]) -> Any:
+            if method == "eth_getBlockByHash" and answer.get("result"):
+                answer["result"]["uncles"] = [uncle["hash"]]
+            if method == "eth_getUncleByBlockHashAndIndex":
+                answer["result"] = edit_uncle(dict(uncle))
+            return answer
+
+        return tamper
+
+    def wrong_field(header: dict[str, Any]) -> dict[str, Any]:
+        return dict(header, gasUsed="0x1")
+
+    cases: list[tuple[Tamper, str]] = [
+        (with_uncle(lambda header: header), "sha3Uncles"),
+        (with_uncle(wrong_field), "uncle 0 hashes to"),
+        (with_uncle(lambda header: None), "uncle 0 is missing"),
+    ]
+    for tamper, message in cases:
+        async with (
+            _lying_node(chain, tamper) as url,
+            JsonRpcChainData(url, retries=0) as source,
+        ):
+            with pytest.raises(ChainDataMismatch, match=message):
+                await source.body_rlp(chain.mixed_block)
+
+
+async def test_unknown_tx_type_is_fetched_raw(chain: Chain, data: JsonRpcChainData) -> None:
+    want = await data.body_rlp(chain.mixed_block)
+    seen: list[str] = []
+
+    def unknown_type(method: str, params: list[Any], answer: dict[str, Any]) -> Any:
+        seen.append(method)
+        if method == "eth_getBlockByHash" and answer.get("result"):
+            answer["result"]["transactions"][2]["type"] = "0x7e"  # a type we do not encode
+        return answer
+
+    async with (
+        _lying_node(chain, unknown_type) as url,
+        JsonRpcChainData(url, retries=0) as source,
+    ):
+        assert await source.body_rlp(chain.mixed_block) == want
+    assert "eth_getRawTransactionByBlockHashAndIndex" in seen
+
+    def bad_raw(method: str, params: list[Any], answer: dict[str, Any]) -> Any:
+        unknown_type(method, params, answer)
+        if method == "eth_getRawTransactionByBlockHashAndIndex":
+            answer["result"] = "0x02c0"
+        return answer
+
+    async with (
+        _lying_node(chain, bad_raw) as url,
+        JsonRpcChainData(url, retries=0) as source,
+    ):
+        with pytest.raises(ChainDataMismatch, match="encodes to hash"):
+            await source.body_rlp(chain.mixed_block)
+
+
+async def test_over_websocket(chain: Chain, data: JsonRpcChainData) -> None:
+    async with JsonRpcChainData(chain.anvil.ws_url) as source:
+        assert await source.body_rlp(chain.mixed_block) == await data.body_rlp(chain.mixed_block)
+        want = await data.receipts_rlp(chain.mixed_block)
+        assert await source.receipts_rlp(chain.mixed_block) == want
+        assert await source.code(chain.mixed_block, chain.contract) == RUNTIME

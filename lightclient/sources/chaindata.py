@@ -268,7 +268,7 @@ class JsonRpcChainData:
         for index, (tx, enc) in enumerate(zip(txs, encoded, strict=True)):
             assert enc is not None
             claimed = tx.get("hash")
-            if claimed is not None and claimed.lower() != _hex(keccak(enc)):
+            if claimed is not None and str(claimed).lower() != _hex(keccak(enc)):
                 raise ChainDataMismatch(
                     f"{self.rpc.url}: block {number} transaction {index} encodes to hash "
                     f"{_hex(keccak(enc))}, the node says {claimed}"

@@ -26,6 +26,7 @@ __all__ = [
     "NodeDB",
     "insert_sorted",
     "key_nibbles",
+    "ordered_trie_root",
     "prove",
     "verify_proof",
 ]
@@ -247,6 +248,29 @@ def insert_sorted(db: NodeDB, root: bytes, items: Iterable[tuple[bytes, bytes]])
     enc = encode_node(new_root)
     digest = keccak(enc)
     db[digest] = enc  # the root is stored by hash even when short
+    return digest
+
+
+def ordered_trie_root(values: Sequence[bytes], db: NodeDB | None = None) -> bytes:
+    """geth's ``DeriveSha``: the root of the trie mapping ``rlp(i)`` to ``values[i]``.
+
+    This is transactionsRoot, receiptsRoot and withdrawalsRoot. The keys ``rlp(i)`` differ
+    in length (``80``, ``01``..``7f``, ``8180``..) but none is a prefix of another, so the
+    sorted batch builder takes them in one pass. An empty list gives :data:`BLANK_ROOT`.
+    """
+    if not values:
+        return BLANK_ROOT
+    if not all(values):
+        raise InvalidInput("trie values must be non-empty")
+    pairs = sorted(
+        (encode_bytes(i.to_bytes((i.bit_length() + 7) // 8, "big")), i) for i in range(len(values))
+    )
+    keys = [key_nibbles(key) for key, _ in pairs]
+    ordered = [values[i] for _, i in pairs]
+    batch = _Batch(db if db is not None else {}, keys, ordered)
+    enc = encode_node(batch.build(keys, ordered, 0, len(keys), 0))
+    digest = keccak(enc)
+    batch.db[digest] = enc
     return digest
 
 

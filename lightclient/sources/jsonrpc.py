@@ -338,6 +338,15 @@ class JsonRpcHeaderSource:
         """
         return await self._call(method, params)
 
+    async def call_many(self, method: str, params_list: Sequence[Sequence[Any]]) -> list[Any]:
+        """The same method for many parameter lists, as JSON-RPC batches of at most
+        ``batch_size`` when the node takes batches (one at a time otherwise), with retries.
+        Returns the results in order; raises as :meth:`call` does."""
+        size = self.batch_size
+        chunks = [params_list[i : i + size] for i in range(0, len(params_list), size)]
+        answers = await _gather(self._call_many(method, chunk) for chunk in chunks)
+        return list(itertools.chain.from_iterable(answers))
+
     async def _call(self, method: str, params: Sequence[Any], block: int | None = None) -> Any:
         async def attempt() -> Any:
             request = self._request(method, params)

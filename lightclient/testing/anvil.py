@@ -1,10 +1,11 @@
 """Run a real anvil node for tests, on 127.0.0.1, without touching the user's home.
 
 anvil comes from npm: ``cd tools && npm ci`` (or ``make tools``) installs the pinned
-``@foundry-rs/anvil-linux-amd64``. It is always started with ``--hardfork london
---prune-history``: from Prague on, mining gets slower with every block, and without
-pruning anvil writes a state file per block under ``$HOME/.foundry`` and never deletes
-it. The child's HOME is also a temporary directory, removed on exit.
+``@foundry-rs/anvil-linux-amd64``. It is started with ``--hardfork london`` unless
+``hardfork=`` says otherwise (from Prague on, mining gets slower with every block), and
+always with ``--prune-history``: without it anvil writes a state file per block under
+``$HOME/.foundry`` and never deletes it. The child's HOME is also a temporary
+directory, removed on exit.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _REPO = Path(__file__).resolve().parents[2]
 ANVIL_NPM_BIN = (
     _REPO / "tools" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 )
-_BASE_ARGS = ("--hardfork", "london", "--prune-history", "--silent")
+_BASE_ARGS = ("--silent",)
 # No proxies: the node is on 127.0.0.1 whatever http_proxy says.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -55,8 +56,11 @@ class AnvilProcess:
     """``with AnvilProcess() as anvil:`` a running anvil at ``anvil.url`` / ``anvil.ws_url``.
 
     Extra command-line arguments go in ``extra_args`` (or positionally); ``chain_id``,
-    ``block_time`` and ``accounts`` are shortcuts for the usual ones. The process gets
-    SIGTERM on exit (SIGKILL if it has not stopped after 5 s) and is waited for.
+    ``block_time`` and ``accounts`` are shortcuts for the usual ones; ``hardfork`` is
+    anvil's ``--hardfork`` (``london`` by default; ``shanghai`` adds withdrawals);
+    ``states`` keeps that many past states in memory (``--prune-history N``) so that
+    ``eth_getProof``/``eth_getCode`` work on older blocks; by default only the latest.
+    The process gets SIGTERM on exit (SIGKILL if it has not stopped after 5 s) and is waited for.
     """
 
     def __init__(
@@ -66,6 +70,8 @@ class AnvilProcess:
         chain_id: int | None = None,
         block_time: float | None = None,
         accounts: int | None = None,
+        hardfork: str = "london",
+        states: int | None = None,
         binary: str | None = None,
         timeout: float = 10.0,
     ) -> None:
@@ -75,7 +81,8 @@ class AnvilProcess:
                 "anvil not found: run `cd tools && npm ci` (or `make tools`) or set ANVIL_BIN"
             )
         self.binary = found
-        options = [*args, *extra_args]
+        prune = ["--prune-history"] if states is None else ["--prune-history", str(states)]
+        options = ["--hardfork", hardfork, *prune, *args, *extra_args]
         if chain_id is not None:
             options += ["--chain-id", str(chain_id)]
         if block_time is not None:

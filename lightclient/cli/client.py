@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ def add_commands(commands: Any) -> None:
         "CHT/BloomTrie proofs and hash links, and serve les_* plus verified "
         "eth_getBlockByNumber on --http.",
     )  # fmt: skip
-    client.add_argument("--server", action="append", required=True, metavar="ws://HOST:PORT",
-                        help="a light server (repeat for more)")  # fmt: skip
+    client.add_argument("--server", action="append", required=True, metavar="enode://ID@HOST:PORT",
+                        help="an LES light server, as its enode URL (repeat for more)")  # fmt: skip
     client.add_argument("--checkpoint", choices=("network", "oracle", "file"), default="network",
                         help="where the trusted checkpoint comes from")  # fmt: skip
     client.add_argument("--network", choices=NETWORK_NAMES, default="mainnet")
@@ -44,6 +45,17 @@ def add_commands(commands: Any) -> None:
         help="where the node key is kept (default: none; a new key each run)",
     )
     add_node_key_options(client)
+    chain = client.add_argument_group("the chain (for the LES Status: default the --network's)")
+    chain.add_argument("--genesis", metavar="HASH", help="genesis hash of another chain")
+    chain.add_argument("--networkid", type=int, metavar="N", help="its network ID")
+    chain.add_argument(
+        "--chain-config",
+        metavar="GENESIS.json",
+        help="geth genesis file giving its forks (default: every fork at 0)",
+    )
+    client.add_argument("--consensus", choices=("none",), default="none",
+                        help="how headers past the checkpoint are checked: 'none' (hash links "
+                        "only, said in a warning; consensus engines come next)")  # fmt: skip
     client.add_argument("--http", type=host_port, default=("127.0.0.1", 8546), metavar="HOST:PORT")
     client.add_argument("--poll", type=float, default=4.0, metavar="SECONDS")
     client.add_argument("--max-runtime", type=float, help=argparse.SUPPRESS)
@@ -58,6 +70,70 @@ def _node_key(args: argparse.Namespace) -> Any:
                                datadir=Path(args.datadir) if args.datadir else None)  # fmt: skip
     sys.stderr.write(f"node key {where}\n")
     return key
+
+
+NETWORK_IDS = {"mainnet": 1, "goerli": 5, "rinkeby": 4, "sepolia": 11155111}
+
+
+@dataclass(frozen=True)
+class _Chain:
+    genesis: bytes
+    network_id: int
+    schedule: Any  # ForkSchedule
+    fork_filter: Any  # ForkFilter
+
+    def fork_id_at(self, head: int) -> Any:
+        from lightclient.les.forkid import fork_id
+
+        return fork_id(self.genesis, self.schedule, head, 0)
+
+
+def _chain(args: argparse.Namespace) -> _Chain:
+    """The chain the client's Status claims: a built-in network, or --genesis/--networkid."""
+    from lightclient.core.hexutil import decode_hex
+    from lightclient.core.networks import network
+    from lightclient.les.chainconfig import chain_config_for
+    from lightclient.les.forkid import ForkFilter
+
+    if args.genesis is not None:
+        genesis = decode_hex(args.genesis, 32)
+        if genesis is None:
+            raise InvalidInput(f"--genesis is a 32-byte hash, got {args.genesis!r}")
+        if args.networkid is None:
+            raise InvalidInput("--genesis needs --networkid")
+        config = chain_config_for(None, args.chain_config)
+        network_id = args.networkid
+    else:
+        genesis = network(args.network).genesis_hash
+        config = chain_config_for(args.network, args.chain_config)
+        network_id = args.networkid if args.networkid is not None else NETWORK_IDS[args.network]
+    return _Chain(genesis, network_id, config.schedule, ForkFilter(genesis, config.schedule))
+
+
+def _warn_consensus(args: argparse.Namespace) -> None:
+    sys.stderr.write(
+        "warning: --consensus none: headers past the checkpoint are checked by their hash "
+        "links only, not by the chain's consensus engine; a server that forges a whole chain "
+        "of headers after the checkpoint is not caught\n"
+    )
+
+
+async def _advertised_checkpoint(args: argparse.Namespace, key: Any, chain: _Chain) -> Any:
+    """The checkpoint the first server's Status advertises (to be checked with the oracle)."""
+    from lightclient.client.les_connection import LesConnection
+    from lightclient.rlpx.keys import private_key_from_bytes
+
+    probe = await LesConnection.dial(
+        args.server[0], private_key_from_bytes(key.to_bytes()), genesis_hash=chain.genesis,
+        network_id=chain.network_id, fork_filter=chain.fork_filter,
+        our_fork_id=chain.fork_id_at(0), section_size=args.section_size,
+    )  # fmt: skip
+    try:
+        if probe.checkpoint is None:
+            raise InvalidInput(f"{args.server[0]} advertises no checkpoint")
+        return probe.checkpoint
+    finally:
+        await probe.close()
 
 
 async def verify_advertised_checkpoint(
@@ -92,12 +168,12 @@ async def verify_advertised_checkpoint(
 
 async def _client(args: argparse.Namespace) -> int:
     from lightclient.client.client import LightClient
-    from lightclient.client.connection import ServerConnection
     from lightclient.core.checkpoint import TrustedCheckpoint
     from lightclient.rpc.les_client import light_client_methods
 
     endpoint = endpoint_from_args(args, None)
     key = _node_key(args)
+    chain = _chain(args)
     oracle_address = None
     size = args.section_size
     if args.checkpoint == "network":
@@ -118,18 +194,15 @@ async def _client(args: argparse.Namespace) -> int:
     else:
         if not (args.rpc and args.oracle):
             raise InvalidInput("--checkpoint oracle needs --rpc URL and --oracle ADDR")
-        probe = ServerConnection(args.server[0], key)
-        await probe.connect()
-        advertised = probe.challenge.get("checkpoint")
-        size = int(probe.challenge.get("sectionSize", size))
-        await probe.close()
-        if not advertised:
-            raise InvalidInput(f"{args.server[0]} advertises no checkpoint")
-        checkpoint = TrustedCheckpoint.from_json(advertised)
+        checkpoint = await _advertised_checkpoint(args, key, chain)
         await verify_advertised_checkpoint(checkpoint, args.rpc, args.oracle, args.signers,
                                            args.threshold)  # fmt: skip
         oracle_address = args.oracle
-    client = LightClient(checkpoint, size, list(args.server), key, oracle_address)
+    _warn_consensus(args)
+    client = LightClient(checkpoint, size, list(args.server), key, oracle_address,
+                         genesis_hash=chain.genesis, network_id=chain.network_id,
+                         fork_filter=chain.fork_filter,
+                         fork_id=chain.fork_id_at(checkpoint.head_block(size)))  # fmt: skip
     await client.start()
     sys.stderr.write(f"light client {client.servers[0].connection.node_id.hex()} trusts checkpoint "
                      f"{checkpoint.section_index} (0x{checkpoint.hash().hex()})\n")  # fmt: skip

@@ -80,6 +80,7 @@ async def _dev(args: argparse.Namespace) -> int:
     endpoint = endpoint_from_args(args, datadir)
     syncer = Syncer(kit.source, store, section_size=size, confirmations=confirms)
     registered = -1
+    heights: dict[int, int] = {}  # section -> block of its oracle registration
 
     async def register_ready() -> None:
         """Register every section the contract accepts now, then sync and verify."""
@@ -89,6 +90,8 @@ async def _dev(args: argparse.Namespace) -> int:
         while registered < ready:
             registered += 1
             outcome = await kit.register(registered)
+            if outcome.registered and outcome.block is not None:
+                heights[registered] = outcome.block
             _say(f"section {registered}: checkpoint signed by 2 admins and published in block "
                  f"{outcome.block}: {outcome.reason}")  # fmt: skip
         if registered >= 0:
@@ -102,7 +105,7 @@ async def _dev(args: argparse.Namespace) -> int:
     _say(f"mining {args.sections} sections of {size} blocks with logs...")
     await kit.mine_sections(args.sections)
     await register_ready()
-    light, clients = await _light_side(args, kit, store)
+    light, clients = await _light_side(args, kit, store, heights)
     _say(f"ready in {time.monotonic() - started:.1f} s")
     host, port = args.http
 
@@ -129,11 +132,10 @@ async def _dev(args: argparse.Namespace) -> int:
                 print_json({"serverInfo": light.service.server_info(),
                             "clientInfo": light.service.client_info([])})  # fmt: skip
             return 0
-        from lightclient.cli.serve import serve_until_stopped
-        from lightclient.rpc.les_admin import les_admin_methods
+        from lightclient.cli.serve import _light_methods, serve_until_stopped
 
-        methods = les_checkpoint_methods(store, kit.oracle.address) + les_admin_methods(
-            light.service
+        methods = les_checkpoint_methods(store, kit.oracle.address) + _light_methods(
+            light, args.light_serve
         )
         banner = CURL.replace("{ipc}", str(endpoint.ipc_path))
         banner = banner.replace("{secret}", str(endpoint.secret_path))
@@ -150,26 +152,42 @@ async def _dev(args: argparse.Namespace) -> int:
         scratch.cleanup()
 
 
-async def _light_side(args: argparse.Namespace, kit: Any, store: Any) -> tuple[Any, list[Any]]:
-    """A light server over the dev chain, and light clients synced from its checkpoint."""
+async def _light_side(
+    args: argparse.Namespace, kit: Any, store: Any, heights: dict[int, int]
+) -> tuple[Any, list[Any]]:
+    """An LES server over RLPx on the dev chain, and light clients that dial its enode and
+    sync from its checkpoint."""
     import os
 
     from eth_keys.datatypes import PrivateKey
 
     from lightclient.client.client import LightClient
-    from lightclient.server.runtime import start_light_server
+    from lightclient.les.forkid import ForkFilter, ForkSchedule, fork_id
+    from lightclient.rlpx.keys import private_key_from_bytes
+    from lightclient.server.runtime import start_les_server
     from lightclient.server.service import PoolConfig
 
     host, port = args.light_serve
     config = PoolConfig(min_cap=16000, max_count=10, max_capacity=160000)
-    light = await start_light_server(kit.source, store, section_size=kit.section_size,
-                                     config=config, host=host, port=port)  # fmt: skip
-    _say(f"light server on {light.url} (10 clients of capacity 16000 at most)")
+    schedule = ForkSchedule.of([])  # py-evm's dev chain has every fork at genesis
+    network_id = await kit.w3.eth.chain_id
+    light = await start_les_server(
+        kit.source, store, section_size=kit.section_size, config=config, host=host, port=port,
+        node_key=private_key_from_bytes(os.urandom(32)), network_id=network_id,
+        fork_schedule=schedule,
+        checkpoint_height=lambda cp: heights.get(cp.section_index),
+    )  # fmt: skip
+    _say(f"LES server on {light.enode} (10 clients of capacity 16000 at most)")
     checkpoint = store.latest_checkpoint()
     clients = []
     for _ in range(args.light_clients):
-        client = LightClient(checkpoint, kit.section_size, [light.url], PrivateKey(os.urandom(32)),
-                             kit.oracle.address)  # fmt: skip
+        genesis = light.genesis_hash
+        client = LightClient(
+            checkpoint, kit.section_size, [light.enode], PrivateKey(os.urandom(32)),
+            kit.oracle.address, genesis_hash=genesis, network_id=network_id,
+            fork_filter=ForkFilter(genesis, schedule),
+            fork_id=fork_id(genesis, schedule, checkpoint.head_block(kit.section_size), 0),
+        )  # fmt: skip
         await client.start()
         head = await client.sync()
         clients.append(client)

@@ -64,11 +64,24 @@ def add_commands(commands: Any) -> None:
 
 def add_light_serve_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "light serving (headers and proofs to light clients, shared by the client pool; the "
-        "admin les_* methods are then served on --http)"
+        "light serving (go-ethereum's LES/4 over devp2p RLPx, shared by the client pool; the "
+        "admin les_* methods are then served on --http with the JWT, and on IPC)"
     )
-    group.add_argument("--light-serve", type=host_port, metavar="HOST:PORT",
-                       help="serve light clients over WebSocket here")  # fmt: skip
+    group.add_argument(
+        "--light-serve",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="serve LES light clients over RLPx (TCP) here, e.g. 0.0.0.0:30303",
+    )
+    group.add_argument(
+        "--networkid",
+        type=non_negative,
+        metavar="N",
+        help="network ID in the LES Status (default: the node's net_version)",
+    )
+    group.add_argument("--chain-config", metavar="GENESIS.json",
+                       help="geth genesis file whose config gives the fork ID (default: the "
+                       "--network's built-in schedule, else every fork at block 0)")  # fmt: skip
     group.add_argument("--capacity", type=non_negative, default=1_600_000, metavar="N",
                        help="total capacity shared by clients (default 1600000)")  # fmt: skip
     group.add_argument("--min-capacity", type=non_negative, default=16000, metavar="N",
@@ -232,6 +245,53 @@ def _node_key(args: argparse.Namespace, datadir: Path) -> Any:
     return key
 
 
+async def _start_light(
+    args: argparse.Namespace, source: Any, store: Any, size: int, node_key: Any
+) -> Any:
+    """The LES server over RLPx, on the chain the node is on."""
+    from lightclient.les.chainconfig import chain_config_for
+    from lightclient.rlpx.keys import private_key_from_bytes
+    from lightclient.server.fullnode import FullNodeChainData
+    from lightclient.server.runtime import start_les_server
+    from lightclient.sources.chaindata import JsonRpcChainData
+
+    chain = chain_config_for(args.network, args.chain_config)
+    network_id = args.networkid
+    if network_id is None:
+        network_id = int(str(await source.call("net_version")), 0)
+    host, port = args.light_serve
+    light = await start_les_server(
+        source, store, section_size=size, config=pool_config(args), host=host, port=port,
+        node_key=private_key_from_bytes(node_key.to_bytes()), network_id=network_id,
+        fork_schedule=chain.schedule, default_params=default_params(args),
+        chain_data=FullNodeChainData(JsonRpcChainData(source)),
+    )  # fmt: skip
+    shown = light.enode.replace("@0.0.0.0:", "@127.0.0.1:").replace("@[::]:", "@127.0.0.1:")
+    sys.stderr.write(f"serving LES light clients on {shown}\n  network {network_id}, fork "
+                     f"schedule: {chain.source}\n")  # fmt: skip
+    return light
+
+
+def _light_methods(light: Any, listen: tuple[str, int]) -> list[Any]:
+    """The pool's admin methods and admin_nodeInfo, for the admin endpoint."""
+    from lightclient.rlpx.keys import public_key_of
+    from lightclient.rpc.admin import NodeInfo, admin_methods
+    from lightclient.rpc.les_admin import les_admin_methods
+
+    async def les_info() -> dict[str, Any]:
+        from lightclient.sources.base import checked_headers
+
+        source = light.server.source
+        number = await source.head()
+        head = checked_headers(await source.headers(number, 1), number, None)[0]
+        return {"network": light.network_id, "genesis": "0x" + light.genesis_hash.hex(),
+                "head": "0x" + head.hash.hex(), "headNumber": number}  # fmt: skip
+
+    pubkey = public_key_of(light.server.node_key)
+    info = NodeInfo(pubkey, listen[0], light.server.port, les_info)
+    return les_admin_methods(light.service) + admin_methods(info)
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from lightclient.oracle.connect import connect_web3
     from lightclient.oracle.contract import OracleContract
@@ -246,7 +306,7 @@ async def _serve(args: argparse.Namespace) -> int:
     store = Store.open(datadir)
     try:
         endpoint = endpoint_from_args(args, datadir)
-        _node_key(args, datadir)  # made and kept now: the enode URL must not change
+        node_key = _node_key(args, datadir)
     except BaseException:
         store.close()
         raise
@@ -286,16 +346,8 @@ async def _serve(args: argparse.Namespace) -> int:
             methods = les_checkpoint_methods(store, oracle.address if oracle else None)
             light = None
             if args.light_serve:
-                from lightclient.rpc.les_admin import les_admin_methods
-                from lightclient.server.runtime import start_light_server
-
-                light_host, light_port = args.light_serve
-                light = await start_light_server(
-                    source, store, section_size=size, config=pool_config(args),
-                    host=light_host, port=light_port, default_params=default_params(args),
-                )  # fmt: skip
-                sys.stderr.write(f"serving light clients on {light.url}\n")
-                methods += les_admin_methods(light.service)
+                light = await _start_light(args, source, store, size, node_key)
+                methods += _light_methods(light, args.light_serve)
             host, port = args.http
             try:
                 return await serve_until_stopped(

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import free_port, require_anvil
+from eth_keys.datatypes import PrivateKey
 
+from lightclient.core.nodeid import format_enode
 from lightclient.rpc.auth import bearer_header, read_secret
 from lightclient.testing.anvil import AnvilProcess
 
@@ -106,8 +108,15 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
                                            "sectionHead": checkpoint[1], "chtRoot": checkpoint[2],
                                            "bloomRoot": checkpoint[3]}))  # fmt: skip
             client_port = free_port()
-            client = start("client", "--server", f"ws://127.0.0.1:{light}", "--checkpoint",
-                           "file", "--checkpoint-file", str(cp_file), "--section-size", str(SIZE),
+            # The server's enode: its node key is kept in the data directory.
+            node_key = PrivateKey(bytes.fromhex((Path(data) / "nodekey").read_text()))
+            enode = format_enode(node_key.public_key.to_bytes(), "127.0.0.1", light)
+            genesis = node.rpc("eth_getBlockByNumber", ["0x0", False])["hash"]
+            network_id = node.rpc("net_version")
+            client = start("client", "--server", enode, "--checkpoint", "file",
+                           "--checkpoint-file", str(cp_file), "--section-size", str(SIZE),
+                           "--genesis", genesis, "--networkid", str(network_id),
+                           "--confirmations", "2",
                            "--http", f"127.0.0.1:{client_port}", "--poll", "0.5")  # fmt: skip
             head = int(node.rpc("eth_blockNumber"), 16)
             answer = wait_for(client_port, "eth_blockNumber",

@@ -53,6 +53,9 @@ def add_commands(commands: Any) -> None:
         metavar="GENESIS.json",
         help="geth genesis file giving its forks (default: every fork at 0)",
     )
+    client.add_argument("--confirmations", type=int, default=256, metavar="K",
+                        help="blocks a server's head must be past a section to serve it, "
+                        "when it advertises no checkpoint (default geth's 256)")  # fmt: skip
     client.add_argument("--consensus", choices=("none",), default="none",
                         help="how headers past the checkpoint are checked: 'none' (hash links "
                         "only, said in a warning; consensus engines come next)")  # fmt: skip
@@ -202,7 +205,8 @@ async def _client(args: argparse.Namespace) -> int:
     client = LightClient(checkpoint, size, list(args.server), key, oracle_address,
                          genesis_hash=chain.genesis, network_id=chain.network_id,
                          fork_filter=chain.fork_filter,
-                         fork_id=chain.fork_id_at(checkpoint.head_block(size)))  # fmt: skip
+                         fork_id=chain.fork_id_at(checkpoint.head_block(size)),
+                         confirmations=args.confirmations)  # fmt: skip
     await client.start()
     sys.stderr.write(f"light client {client.servers[0].connection.node_id.hex()} trusts checkpoint "
                      f"{checkpoint.section_index} (0x{checkpoint.hash().hex()})\n")  # fmt: skip

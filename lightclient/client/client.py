@@ -20,7 +20,7 @@ from typing import TypeVar
 from eth_keys.datatypes import PrivateKey
 
 from lightclient.client.connection import ServerConnection, ServerError
-from lightclient.client.les_connection import LesConnection, LesTimeouts
+from lightclient.client.les_connection import HEADER_CHT_CONFIRMS, LesConnection, LesTimeouts
 from lightclient.client.transport import LightTransport
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header, decode_header
@@ -75,6 +75,9 @@ class LightClient:
     fork_filter: ForkFilter | None = None
     fork_id: ForkId | None = None
     les_timeouts: LesTimeouts | None = None
+    # Blocks a server's head must be past a section before it counts as served (when the
+    # server advertises no checkpoint): geth's 256 unless the chain's servers use fewer.
+    confirmations: int = HEADER_CHT_CONFIRMS
 
     @property
     def checkpoint_block(self) -> int:
@@ -93,6 +96,7 @@ class LightClient:
                 our_fork_id=self.fork_id,
                 timeouts=self.les_timeouts,
                 section_size=self.section_size,
+                confirmations=self.confirmations,
             )
         connection = ServerConnection(url, self.node_key)
         await connection.connect()

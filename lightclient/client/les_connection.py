@@ -166,8 +166,10 @@ class LesConnection:
         clock: Now,
         timeouts: LesTimeouts,
         section_size: int | None,
+        confirmations: int = HEADER_CHT_CONFIRMS,
     ) -> None:
         self.session = session
+        self.confirmations = confirmations
         self.node_id = keccak(public_key_of(our_key))  # ours, as ServerConnection's
         self.remote_node_id = session.remote_node_id
         self.offer = offer
@@ -207,6 +209,7 @@ class LesConnection:
         timeouts: LesTimeouts | None = None,
         section_size: int | None = None,
         session_config: SessionConfig | None = None,
+        confirmations: int = HEADER_CHT_CONFIRMS,
     ) -> LesConnection:
         """Connect to ``enode_url`` and run the LES/4 Status exchange as a geth client.
 
@@ -268,6 +271,7 @@ class LesConnection:
             clock=clock or SystemClock(),
             timeouts=timeouts,
             section_size=section_size,
+            confirmations=confirmations,
         )
 
     # -- state --------------------------------------------------------------------------------
@@ -291,8 +295,9 @@ class LesConnection:
         """Sections the server can prove: its checkpoint's, or (with ``section_size``) those
         its head is past by geth's confirmation margin, whichever is more."""
         count = self.checkpoint.section_index + 1 if self.checkpoint is not None else 0
-        if self.section_size and self.head.number >= HEADER_CHT_CONFIRMS:
-            count = max(count, (self.head.number - HEADER_CHT_CONFIRMS + 1) // self.section_size)
+        margin = self.confirmations
+        if self.section_size and self.head.number >= margin:
+            count = max(count, (self.head.number - margin + 1) // self.section_size)
         return count
 
     async def refresh_sections(self) -> int:

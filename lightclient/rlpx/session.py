@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -47,7 +48,7 @@ from lightclient.rlpx.p2p import (
     reason_name,
 )
 
-__all__ = ["Message", "Session", "SessionConfig", "accept", "connect", "listen"]
+__all__ = ["Gate", "Message", "Session", "SessionConfig", "accept", "connect", "listen"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -456,6 +457,18 @@ async def accept(
     return await _establish(reader, writer, secrets, key, config)
 
 
+class Gate(typing.Protocol):
+    """Admission of inbound sockets by address, asked before any handshake work."""
+
+    def refusal(self, ip: str) -> str | None: ...
+
+    def enter(self, ip: str) -> None: ...
+
+    def handshake_over(self, ip: str) -> None: ...
+
+    def leave(self, ip: str) -> None: ...
+
+
 async def listen(
     host: str,
     port: int,
@@ -464,6 +477,7 @@ async def listen(
     config: SessionConfig | None = None,
     *,
     on_error: Callable[[RlpxError], None] | None = None,
+    gate: Gate | None = None,
 ) -> asyncio.Server:
     """Serve RLPx on ``host:port``; ``handler`` gets each established session.
 
@@ -472,6 +486,8 @@ async def listen(
     still in their handshake, a new one is closed at once. When ``handler`` returns the session
     ends with Disconnect 0x08 (quitting), when it raises an RlpxError with that error's reason,
     and when it raises anything else with 0x10 (sub-protocol error), as geth picks them.
+    ``gate``, if given, is asked first: a socket it refuses is closed before the handshake,
+    and it is told when the handshake is over and when the connection ends.
     """
     config = config or SessionConfig()
     pending = asyncio.Semaphore(config.max_pending_handshakes)
@@ -490,6 +506,35 @@ async def listen(
             _close(writer)
 
     async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if gate is None:
+            await serve_admitted(reader, writer)
+            return
+        peer = writer.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
+        why = gate.refusal(ip)
+        if why is not None:
+            _close(writer)
+            failed(RlpxError(why, DisconnectReason.TOO_MANY_PEERS))
+            return
+        gate.enter(ip)
+        shaking = [True]
+
+        def handshake_over() -> None:
+            if shaking[0]:
+                shaking[0] = False
+                gate.handshake_over(ip)
+
+        try:
+            await serve_admitted(reader, writer, handshake_over)
+        finally:
+            handshake_over()  # also when refused or failed before the handshake ended
+            gate.leave(ip)
+
+    async def serve_admitted(
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        handshake_over: Callable[[], None] = lambda: None,
+    ) -> None:
         if pending.locked():
             _close(writer)
             failed(RlpxError("too many pending handshakes", DisconnectReason.TOO_MANY_PEERS))
@@ -500,6 +545,8 @@ async def listen(
         except RlpxError as exc:
             failed(exc)
             return
+        finally:
+            handshake_over()
         await _run_handler(handler, session)
 
     return await asyncio.start_server(serve, host, port)

@@ -1,5 +1,5 @@
 """An LES server over RLPx, as a geth v1.11.6 light server behaves on the wire
-(spec les-wire.md §4-§7), beside the WebSocket endpoint of :mod:`lightclient.server.lightserve`.
+(spec les-wire.md §4-§7).
 
 ``LesServer(source, store, service, clock, node_key=..., section_size=..., genesis_hash=...,
 network_id=..., fork_schedule=...)``; ``await start(host, port)`` listens, ``enode`` is its
@@ -30,7 +30,7 @@ One connection, in geth's order:
    the buffer short freezes the client: StopMsg, no replies, and after 700 ms + [0, 600) ms,
    every 100 ms, ResumeMsg(BV) once BV > BL/8 (les/2: Disconnect 0x03 instead). Each reply
    carries the BV after processing. Unknown items count as invalid requests per node ID
-   (decaying one per hour, :class:`~lightclient.server.lightserve.ErrorLedger`); past 20 the
+   (decaying one per hour, :class:`~lightclient.server.admission.ErrorLedger`); past 20 the
    client is dropped (0x10) and refused when it comes back (0x10 after the Status).
 
 What is served: headers by number or hash (canonical chain: a hash origin must be canonical,
@@ -130,8 +130,8 @@ from lightclient.pool.clock import Clock, Timer
 from lightclient.rlpx.keys import public_key_of
 from lightclient.rlpx.p2p import Protocol
 from lightclient.rlpx.session import Session, SessionConfig, listen
+from lightclient.server.admission import Admission, ErrorLedger
 from lightclient.server.chaindata import ChainData, NoChainData, TxPoolError
-from lightclient.server.lightserve import ErrorLedger
 from lightclient.server.service import PoolService
 from lightclient.sources.base import HeaderSource, checked_headers
 from lightclient.store.sqlite import Store
@@ -293,6 +293,7 @@ class LesServer:
         charge_max_cost: bool = False,
         limits: LesServerLimits | None = None,
         errors: ErrorLedger | None = None,
+        admission: Admission | None = None,
         rng: random.Random | None = None,
         client_id: str = "lightclient/v0.1.0",
     ) -> None:
@@ -321,6 +322,8 @@ class LesServer:
         self.charge_max_cost = charge_max_cost  # geth's test mode: real cost = max cost
         self.limits = limits or LesServerLimits()
         self.errors = errors if errors is not None else ErrorLedger(clock)
+        # Sockets per IP and handshakes in progress, bounded before any cryptography.
+        self.admission = admission if admission is not None else Admission()
         self.rng = rng or random.Random()
         self.peers: dict[bytes, _LesPeer] = {}
         self.served = 0
@@ -342,7 +345,8 @@ class LesServer:
 
     async def start(self, host: str, port: int) -> None:
         """Listen for RLPx connections on ``host:port`` (0: any free port)."""
-        self._server = await listen(host, port, self.node_key, self._handle, self.session_config)
+        self._server = await listen(host, port, self.node_key, self._handle, self.session_config,
+                                    gate=self.admission)  # fmt: skip
         self._host, self._port = host, self._server.sockets[0].getsockname()[1]
 
     @property

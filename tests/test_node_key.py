@@ -49,7 +49,7 @@ def test_the_client_command_reads_the_node_key_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # No server answers on this port: the command fails after reading its node key.
-    code = main(["client", "--server", "ws://127.0.0.1:9", "--nodekeyhex", "zz",
-                 "--checkpoint", "network"])  # fmt: skip
+    enode = "enode://" + "ab" * 64 + "@127.0.0.1:9"
+    code = main(["client", "--server", enode, "--nodekeyhex", "zz", "--checkpoint", "network"])
     assert code == 1
     assert "--nodekeyhex does not hold a node key" in capsys.readouterr().err

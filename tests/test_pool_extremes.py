@@ -82,7 +82,7 @@ def connect(service: PoolService, index: int) -> Peer:
 
 
 def leave(service: PoolService, peer: Peer) -> None:
-    """What lightserve.py does when a connection ends, whatever happened before."""
+    """What the LES server does when a connection ends, whatever happened before."""
     peer.live = False
     service.pool.unregister(peer)
 

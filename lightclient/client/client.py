@@ -2,11 +2,9 @@
 server sends against it (CHT and BloomTrie proofs, hash links). A server that sends
 anything that does not verify is dropped; requests go to the best remaining server.
 
-Servers are reached by their URL: ``ws://`` / ``wss://`` speak the private JSON protocol
-(:class:`~lightclient.client.connection.ServerConnection`), ``enode://`` speaks LES/4 over
-RLPx (:class:`~lightclient.client.les_connection.LesConnection`, which needs
-``genesis_hash`` and ``network_id``). Both satisfy
-:class:`~lightclient.client.transport.LightTransport`; the verification is the same.
+Servers are reached by their enode URL and spoken to in LES/4 over RLPx
+(:class:`~lightclient.client.les_connection.LesConnection`, which needs ``genesis_hash`` and
+``network_id``), through :class:`~lightclient.client.transport.LightTransport`.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from typing import TypeVar
 
 from eth_keys.datatypes import PrivateKey
 
-from lightclient.client.connection import ServerConnection, ServerError
 from lightclient.client.les_connection import HEADER_CHT_CONFIRMS, LesConnection, LesTimeouts
 from lightclient.client.transport import LightTransport
 from lightclient.core.checkpoint import TrustedCheckpoint
@@ -84,23 +81,21 @@ class LightClient:
         return self.checkpoint.head_block(self.section_size)
 
     async def _open(self, url: str) -> LightTransport:
-        if url.startswith("enode://"):
-            if self.genesis_hash is None or self.network_id is None:
-                raise InvalidInput("an enode:// server needs the genesis hash and network ID")
-            return await LesConnection.dial(
-                url,
-                private_key_from_bytes(self.node_key.to_bytes()),
-                genesis_hash=self.genesis_hash,
-                network_id=self.network_id,
-                fork_filter=self.fork_filter,
-                our_fork_id=self.fork_id,
-                timeouts=self.les_timeouts,
-                section_size=self.section_size,
-                confirmations=self.confirmations,
-            )
-        connection = ServerConnection(url, self.node_key)
-        await connection.connect()
-        return connection
+        if not url.startswith("enode://"):
+            raise InvalidInput(f"a light server is an enode:// URL, got {url!r:.80}")
+        if self.genesis_hash is None or self.network_id is None:
+            raise InvalidInput("an enode:// server needs the genesis hash and network ID")
+        return await LesConnection.dial(
+            url,
+            private_key_from_bytes(self.node_key.to_bytes()),
+            genesis_hash=self.genesis_hash,
+            network_id=self.network_id,
+            fork_filter=self.fork_filter,
+            our_fork_id=self.fork_id,
+            timeouts=self.les_timeouts,
+            section_size=self.section_size,
+            confirmations=self.confirmations,
+        )
 
     async def start(self) -> None:
         for url in self.server_urls:
@@ -142,7 +137,7 @@ class LightClient:
             for server in [s for s in self.servers if s.connection.connected]:
                 try:
                     await server.connection.refresh_sections()
-                except (ServerError, SourceUnavailable) as exc:
+                except (LesProtocolError, SourceUnavailable) as exc:
                     log.info("light server %s: no checkpoint: %s", server.url, exc)
             return self._best(section, skip)
 
@@ -188,9 +183,6 @@ class LightClient:
                     continue
                 await self._drop(server, f"sent data that does not verify: {exc}")
                 continue
-            except ServerError as exc:
-                server.score -= 1
-                raise SourceUnavailable(f"{server.url}: {exc}") from None
             except LesProtocolError as exc:
                 await self._drop(server, f"broke the LES protocol: {exc}")
                 continue

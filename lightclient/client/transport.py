@@ -1,13 +1,11 @@
 """What :class:`~lightclient.client.client.LightClient` needs from a connection to one light
-server, whatever the wire: the private JSON protocol over WebSocket
-(:class:`~lightclient.client.connection.ServerConnection`) or LES/4 over RLPx
-(:class:`~lightclient.client.les_connection.LesConnection`).
+server (:class:`~lightclient.client.les_connection.LesConnection`, LES/4 over RLPx), so
+that the client's verification is written against this surface and tested through it.
 
 Nothing here is trusted: the client verifies every proof and header it gets. A transport
 raises :class:`~lightclient.errors.SourceUnavailable` when the server cannot answer (down,
-timeout, frozen too long), ``ServerError`` when the JSON server answered with an error,
-:class:`~lightclient.errors.LesProtocolError` when an LES server broke the protocol, and
-``ValueError``/``TypeError``/``KeyError`` for a malformed JSON answer.
+timeout, frozen too long), :class:`~lightclient.errors.LesProtocolError` when the server
+broke the protocol, and ``ValueError``/``TypeError``/``KeyError`` for a malformed answer.
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
-"""Assembling a running light server: pool service, WebSocket endpoint, periodic tasks."""
+"""Assembling a running light server: pool service, LES server over RLPx, periodic tasks."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from aiohttp import web
 
 from lightclient.aio import sleep_unless_stopped
 from lightclient.core.checkpoint import TrustedCheckpoint
@@ -18,35 +15,16 @@ from lightclient.les.forkid import ForkSchedule
 from lightclient.pool.clock import SECOND, Clock, SystemClock
 from lightclient.server.chaindata import ChainData
 from lightclient.server.les_server import LesServer
-from lightclient.server.lightserve import LightServer
 from lightclient.server.service import PoolConfig, PoolService
 from lightclient.sources.base import HeaderSource, checked_headers
 from lightclient.store.balances import SqliteBalanceStore
 from lightclient.store.sqlite import Store
 
-__all__ = ["RunningLesServer", "RunningLightServer", "start_les_server", "start_light_server"]
+__all__ = ["RunningLesServer", "start_les_server"]
 
 _log = logging.getLogger(__name__)
 
 CLEANUP_INTERVAL = 3600  # seconds between sweeps of expired negative balances
-
-
-@dataclass
-class RunningLightServer:
-    server: LightServer
-    service: PoolService
-    runner: web.AppRunner
-    url: str
-    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-    async def stop(self) -> None:
-        self.stop_event.set()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.runner.cleanup()
-        self.service.stop()
 
 
 def _pool_service(
@@ -94,39 +72,6 @@ def _start_jobs(
         every(announce_interval, announce, "announcing the head"),
     ]
     return [asyncio.ensure_future(job()) for job in jobs]
-
-
-async def start_light_server(
-    source: HeaderSource,
-    store: Store,
-    *,
-    section_size: int,
-    config: PoolConfig,
-    host: str,
-    port: int,
-    default_params: dict[str, float] | None = None,
-    announce_interval: float = 4.0,
-    inactive_allowance: int = 10 * SECOND,
-) -> RunningLightServer:
-    """Start serving light clients on ws://host:port; returns the running server."""
-    genesis = checked_headers(await source.headers(0, 1), 0, None)[0].hash
-    store.bind(genesis=genesis.hex())
-    clock = SystemClock()
-    service = _pool_service(store, config, default_params, clock)
-    server = LightServer(source, store, service, clock, section_size=section_size,
-                         genesis_hash=genesis, inactive_allowance=inactive_allowance)  # fmt: skip
-    try:
-        sock = socket.create_server((host, port))
-    except OSError as exc:
-        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    runner = web.AppRunner(server.app(), access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    running = RunningLightServer(server, service, runner,
-                                 f"ws://{host}:{sock.getsockname()[1]}")  # fmt: skip
-    running.tasks = _start_jobs(running.stop_event, service, config, server.announce_head,
-                                announce_interval)  # fmt: skip
-    return running
 
 
 @dataclass

@@ -72,10 +72,10 @@ class Peer:
 
 
 @asynccontextmanager
-async def ethereumjs(*args: str) -> AsyncIterator[Peer]:
+async def ethereumjs(*args: str, chain_id: int = CHAIN_ID) -> AsyncIterator[Peer]:
     node = require_devp2p()
     process = await asyncio.create_subprocess_exec(
-        node, str(SCRIPT), *args, "--key", THEIR_KEY.hex(), "--chain-id", str(CHAIN_ID),
+        node, str(SCRIPT), *args, "--key", THEIR_KEY.hex(), "--chain-id", str(chain_id),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

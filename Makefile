@@ -41,6 +41,7 @@ bench: install
 	$(PY) benchmarks/bench_sections.py
 	$(PY) benchmarks/bench_pool.py
 	$(PY) benchmarks/bench_rlpx.py
+	$(PY) benchmarks/bench_les.py
 
 # The long fuzz run of the JSON-RPC endpoint (100,000 requests; not part of CI).
 fuzz-long: install

@@ -3,6 +3,7 @@ computed from the chain), publish, verify, serve; and the errors a user can run 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_anvil
+from conftest import free_port, require_anvil
 from eth_account import Account
 
 from lightclient.testing.anvil import AnvilProcess
@@ -120,13 +121,11 @@ def test_admin_flow(node: AnvilProcess, keys: list[tuple[str, Path]], tmp_path: 
     assert json.loads(strangers.stdout)["reason"].startswith("bad signatures")
 
     # serve: indexes and answers les_* on its own port, then stops by itself.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port, light = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "lightclient.cli.main", "serve", "--rpc", node.url, "--oracle",
          oracle, "--http", f"127.0.0.1:{port}", "--datadir", str(tmp_path / "serve"),
-         "--poll", "0.2", "--max-runtime", "20"],
+         "--light-serve", f"127.0.0.1:{light}", "--poll", "0.2", "--max-runtime", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     head = int(node.rpc("eth_blockNumber"), 16)
@@ -140,9 +139,37 @@ def test_admin_flow(node: AnvilProcess, keys: list[tuple[str, Path]], tmp_path: 
         assert answer["result"][0] == expected
         address = _rpc(port, "les_getCheckpointContractAddress")
         assert address["result"] == oracle
+        # Its LES Status advertises the oracle checkpoint it verified, with its height.
+        advertised = asyncio.run(_les_checkpoint(node, tmp_path / "serve", light))
+        assert advertised is not None and advertised.section_index == 1
+        assert "0x" + advertised.hash().hex() == checkpoint_hash
     finally:
         server.terminate()
         server.communicate(timeout=20)  # also closes the pipes
+
+
+async def _les_checkpoint(node: Any, datadir: Path, port: int) -> Any:
+    """The checkpoint in the Status of the LES server on ``port`` (asked until it has one:
+    the oracle is checked a moment after serving starts)."""
+    from eth_keys.datatypes import PrivateKey
+
+    from lightclient.client.les_connection import LesConnection
+    from lightclient.core.nodeid import format_enode
+    from lightclient.rlpx.keys import private_key_from_bytes
+
+    pub = PrivateKey(bytes.fromhex((datadir / "nodekey").read_text())).public_key.to_bytes()
+    genesis = bytes.fromhex(node.rpc("eth_getBlockByNumber", ["0x0", False])["hash"][2:])
+    deadline = time.monotonic() + 20
+    while True:
+        connection = await LesConnection.dial(
+            format_enode(pub, "127.0.0.1", port), private_key_from_bytes(b"\x55" * 32),
+            genesis_hash=genesis, network_id=int(node.rpc("net_version")),
+        )  # fmt: skip
+        checkpoint = connection.checkpoint
+        await connection.close()
+        if checkpoint is not None or time.monotonic() > deadline:
+            return checkpoint
+        await asyncio.sleep(0.3)
 
 
 def _rpc(port: int, method: str, params: list[Any] | None = None) -> Any:

@@ -246,7 +246,12 @@ def _node_key(args: argparse.Namespace, datadir: Path) -> Any:
 
 
 async def _start_light(
-    args: argparse.Namespace, source: Any, store: Any, size: int, node_key: Any
+    args: argparse.Namespace,
+    source: Any,
+    store: Any,
+    size: int,
+    node_key: Any,
+    registered_at: Any = None,
 ) -> Any:
     """The LES server over RLPx, on the chain the node is on."""
     from lightclient.les.chainconfig import chain_config_for
@@ -265,6 +270,7 @@ async def _start_light(
         node_key=private_key_from_bytes(node_key.to_bytes()), network_id=network_id,
         fork_schedule=chain.schedule, default_params=default_params(args),
         chain_data=FullNodeChainData(JsonRpcChainData(source)),
+        registered_checkpoint=registered_at,
     )  # fmt: skip
     shown = light.enode.replace("@0.0.0.0:", "@127.0.0.1:").replace("@[::]:", "@127.0.0.1:")
     sys.stderr.write(f"serving LES light clients on {shown}\n  network {network_id}, fork "
@@ -326,6 +332,10 @@ async def _serve(args: argparse.Namespace) -> int:
             async def follow(stop: asyncio.Event) -> None:
                 await syncer.follow(stop, interval=args.poll)
 
+            # Oracle checkpoints verified against the chain, by section: the LES Status
+            # advertises the store's latest checkpoint only with its registration height.
+            verified_heights: dict[int, int] = {}
+
             async def watch_oracle(stop: asyncio.Event) -> None:
                 if oracle is None:
                     return
@@ -336,6 +346,9 @@ async def _serve(args: argparse.Namespace) -> int:
                 while not stop.is_set():
                     try:
                         verdict = await verify_checkpoint(syncer, oracle, config)
+                        index, height = verdict.section_index, verdict.height
+                        if verdict.verified and index is not None and height is not None:
+                            verified_heights[index] = height
                         if verdict.section_index != seen:
                             seen = verdict.section_index
                             log.warning("oracle checkpoint %s: %s", seen, verdict.reason)
@@ -346,7 +359,16 @@ async def _serve(args: argparse.Namespace) -> int:
             methods = les_checkpoint_methods(store, oracle.address if oracle else None)
             light = None
             if args.light_serve:
-                light = await _start_light(args, source, store, size, node_key)
+
+                def latest_verified() -> tuple[Any, int] | None:
+                    for index in sorted(verified_heights, reverse=True):
+                        checkpoint = store.checkpoint(index)
+                        if checkpoint is not None:
+                            return checkpoint, verified_heights[index]
+                    return None
+
+                light = await _start_light(args, source, store, size, node_key,
+                                           latest_verified)  # fmt: skip
                 methods += _light_methods(light, args.light_serve)
             host, port = args.http
             try:

@@ -290,6 +290,7 @@ class LesServer:
         recent_tx_lookup: int = TX_INDEX_DISABLED,
         serve_recent_state: int = 124,
         checkpoint_height: Callable[[TrustedCheckpoint], int | None] | None = None,
+        registered_checkpoint: Callable[[], tuple[TrustedCheckpoint, int] | None] | None = None,
         charge_max_cost: bool = False,
         limits: LesServerLimits | None = None,
         errors: ErrorLedger | None = None,
@@ -319,6 +320,9 @@ class LesServer:
         self.recent_tx_lookup = recent_tx_lookup
         self.serve_recent_state = serve_recent_state
         self.checkpoint_height = checkpoint_height
+        # The oracle's latest verified checkpoint and its registration height, if given:
+        # advertised in the Status instead of asking checkpoint_height about the latest one.
+        self.registered_checkpoint = registered_checkpoint
         self.charge_max_cost = charge_max_cost  # geth's test mode: real cost = max cost
         self.limits = limits or LesServerLimits()
         self.errors = errors if errors is not None else ErrorLedger(clock)
@@ -458,7 +462,11 @@ class LesServer:
 
     def _offer(self) -> ServerOffer:
         checkpoint, height = None, None
-        if self.checkpoint_height is not None:
+        if self.registered_checkpoint is not None:
+            found = self.registered_checkpoint()
+            if found is not None:
+                checkpoint, height = found
+        elif self.checkpoint_height is not None:
             latest = self.store.latest_checkpoint()
             if latest is not None:
                 height = self.checkpoint_height(latest)

@@ -110,6 +110,7 @@ async def start_les_server(
     default_params: dict[str, float] | None = None,
     announce_interval: float = 4.0,
     checkpoint_height: Callable[[TrustedCheckpoint], int | None] | None = None,
+    registered_checkpoint: Callable[[], tuple[TrustedCheckpoint, int] | None] | None = None,
 ) -> RunningLesServer:
     """Serve LES/4 (and les/2-3 where geth would) over RLPx on host:port."""
     genesis = checked_headers(await source.headers(0, 1), 0, None)[0].hash
@@ -119,7 +120,8 @@ async def start_les_server(
     server = LesServer(source, store, service, clock, node_key=node_key,
                        section_size=section_size, genesis_hash=genesis, network_id=network_id,
                        fork_schedule=fork_schedule, chain_data=chain_data,
-                       checkpoint_height=checkpoint_height)  # fmt: skip
+                       checkpoint_height=checkpoint_height,
+                       registered_checkpoint=registered_checkpoint)  # fmt: skip
     try:
         await server.start(host, port)
     except OSError as exc:

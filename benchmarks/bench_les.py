@@ -25,18 +25,17 @@ from lightclient.les.forkid import ForkSchedule, fork_id
 from lightclient.les.messages import (
     AUX_HEADER,
     HELPER_TRIE_CHT,
-    TX_UNKNOWN,
     GetBlockHeaders,
     GetHelperTrieProofs,
     GetReceipts,
     HelperTrieReq,
-    TxStatusEntry,
 )
 from lightclient.les.status import ChainHead, client_status
 from lightclient.pool.clock import SystemClock
 from lightclient.rlpx.keys import private_key_from_bytes, public_key_of
 from lightclient.rlpx.p2p import Protocol
 from lightclient.rlpx.session import Session, SessionConfig, connect, listen
+from lightclient.server.chaindata import NoChainData
 from lightclient.server.les_server import LesServer
 from lightclient.server.service import PoolConfig, PoolService
 from lightclient.sources.embedded import EmbeddedChain, EmbeddedHeaderSource
@@ -50,28 +49,11 @@ RECEIPT = bytes.fromhex("f9010801825208b90100" + "00" * 256 + "c0")  # a legacy 
 RECEIPTS = bytes([0xF9]) + (len(RECEIPT) * 100).to_bytes(2, "big") + RECEIPT * 100
 
 
-class FixedReceipts:
+class FixedReceipts(NoChainData):
     """Every block has the same 100 receipts; nothing else is known."""
-
-    async def body_rlp(self, block_hash: bytes) -> bytes | None:
-        return None
 
     async def receipts_rlp(self, block_hash: bytes) -> bytes | None:
         return RECEIPTS
-
-    async def code(self, block_hash: bytes, account_key: bytes) -> bytes | None:
-        return None
-
-    async def proof_nodes(
-        self, block_hash: bytes, account_key: bytes, key: bytes
-    ) -> list[bytes] | None:
-        return None
-
-    async def send_raw_tx(self, tx: bytes) -> None:
-        return None
-
-    async def tx_status(self, tx_hash: bytes) -> TxStatusEntry:
-        return TxStatusEntry(TX_UNKNOWN)
 
 
 async def measure(

@@ -9,6 +9,8 @@ The tree::
     ├── LimitExceeded           an input past a bound (size, count, connections)
     ├── InvalidProof            a Merkle proof that does not prove what it claims
     ├── SectionError            section maths or trie state that cannot go on
+    ├── ConsensusError          a header the chain's consensus engine refuses: carries the
+    │                           block number and the rule broken (geth's error name)
     ├── LesProtocolError        an LES peer broke the protocol: carries geth's errCode name
     │                           and the devp2p Disconnect reason to send (0x10 by default)
     ├── RlpxError               an RLPx/devp2p peer sent something we must drop it for,
@@ -29,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "ChainGap",
     "CompressionError",
+    "ConsensusError",
     "DecodeError",
     "HeaderSourceError",
     "InvalidHeader",
@@ -95,6 +98,21 @@ class LesProtocolError(LightClientError):
 
 class SectionError(LightClientError):
     """Section bookkeeping cannot continue (missing trie state, bad section size, ...)."""
+
+
+class ConsensusError(LightClientError):
+    """A header breaks a consensus rule of its chain (linkage, time, gas, base fee,
+    difficulty, seal, signer). ``block`` is its number; ``rule`` names the rule as geth's
+    error does (``errInvalidMixDigest``, ``errRecentlySigned``, ...)."""
+
+    def __init__(self, message: str, *, block: int, rule: str) -> None:
+        super().__init__(message)
+        self.block = block
+        self.rule = rule
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if f"block {self.block}" in text else f"block {self.block}: {text}"
 
 
 class RlpxError(LightClientError):

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lightclient"
 LAYERS = {
     "errors": 0, "aio": 0, "keys": 0, "core": 0,
     "sources": 1, "oracle": 1, "store": 1, "pool": 1, "les": 1, "rlpx": 1,
+    "consensus": 1,
     "sync": 2,
     "server": 3, "client": 3,
     "rpc": 4,

@@ -82,8 +82,8 @@ def _uint(config: Mapping[str, Any], key: str, where: str, bits: int = 64) -> in
 
 
 def config_from_genesis(genesis: Mapping[str, Any], where: str = "genesis") -> ConsensusConfig:
-    """The consensus config of a parsed geth genesis document (or its bare ``config``)."""
-    config = genesis.get("config", genesis)
+    """The consensus config of a parsed geth genesis document."""
+    config = genesis.get("config")
     if not isinstance(config, Mapping):
         raise InvalidInput(f'{where} has no "config" object (a geth genesis file has one)')
     forks = {name: _uint(config, key, where) for name, key in _FORK_KEYS.items()}

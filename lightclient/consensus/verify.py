@@ -76,6 +76,14 @@ def _verify_common(header: HeaderFields, parent: HeaderFields, config: Consensus
                 rule="errBaseFee",
             )
         _verify_gas_limit(parent.gas_limit, header.gas_limit, n)
+    for fork, at in (("shanghai", config.shanghai_time), ("cancun", config.cancun_time)):
+        if at is not None and header.timestamp >= at:
+            raise ConsensusError(
+                f"the {fork} fork is past the Merge: no proof-of-work or proof-of-authority "
+                "engine verifies it",
+                block=n,
+                rule="errUnsupportedFork",
+            )
     if len(header.raw_fields) > 16:
         raise ConsensusError(
             "a proof-of-work or proof-of-authority header has no withdrawals root or later "

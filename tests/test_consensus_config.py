@@ -160,3 +160,24 @@ def test_the_consensus_package_imports_only_core_and_errors() -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lightclient"):
                 part = (node.module or "").split(".")[1]
                 assert part in ("core", "errors", "consensus"), f"{path.name}: {node.module}"
+
+
+def test_dao_extra_data_in_the_ten_fork_blocks() -> None:
+    from lightclient.consensus.rules import verify_dao_extra
+
+    pro = ConsensusConfig("ethash", forks={"dao_fork": 100}, dao_fork_support=True)
+    against = replace(pro, dao_fork_support=False)
+
+    def header(number: int, extra: bytes) -> HeaderFields:
+        return replace(_header(number, 5000, 0, None), extra=extra)
+
+    for number in (99, 110):
+        verify_dao_extra(pro, header(number, b""))
+    verify_dao_extra(pro, header(109, b"dao-hard-fork"))
+    verify_dao_extra(against, header(100, b""))
+    with pytest.raises(ConsensusError) as info:
+        verify_dao_extra(pro, header(105, b""))
+    assert (info.value.block, info.value.rule) == (105, "ErrBadProDAOExtra")
+    with pytest.raises(ConsensusError) as info:
+        verify_dao_extra(against, header(100, b"dao-hard-fork"))
+    assert info.value.rule == "ErrBadNoDAOExtra"

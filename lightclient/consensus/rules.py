@@ -99,13 +99,18 @@ def verify_eip1559(config: ConsensusConfig, parent: HeaderFields, header: Header
 
 
 def verify_dao_extra(config: ConsensusConfig, header: HeaderFields) -> None:
-    """The ten blocks from the DAO fork carry "dao-hard-fork" on a chain that supports it."""
+    """The ten blocks from the DAO fork carry "dao-hard-fork" on a chain that supports it,
+    and do not on a chain that opposed it."""
     fork = config.forks.get("dao_fork")
-    if not config.dao_fork_support or fork is None:
+    if fork is None or not fork <= header.number < fork + DAO_EXTRA_RANGE:
         return
-    if fork <= header.number < fork + DAO_EXTRA_RANGE and header.extra != DAO_EXTRA:
+    if config.dao_fork_support and header.extra != DAO_EXTRA:
         raise ConsensusError(
             "bad DAO pro-fork extra-data", block=header.number, rule="ErrBadProDAOExtra"
+        )
+    if not config.dao_fork_support and header.extra == DAO_EXTRA:
+        raise ConsensusError(
+            "bad DAO no-fork extra-data", block=header.number, rule="ErrBadNoDAOExtra"
         )
 
 

@@ -42,6 +42,7 @@ bench: install
 	$(PY) benchmarks/bench_pool.py
 	$(PY) benchmarks/bench_rlpx.py
 	$(PY) benchmarks/bench_les.py
+	$(PY) benchmarks/bench_consensus.py
 
 # The long fuzz run of the JSON-RPC endpoint (100,000 requests; not part of CI).
 fuzz-long: install

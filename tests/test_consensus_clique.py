@@ -299,3 +299,26 @@ def test_london_on_clique_base_fee_and_doubled_gas_limit() -> None:
     # before London a base fee is refused
     error = refused(g, [build(g, key_of(ORDER[1]), base_fee=INITIAL_BASE_FEE)])
     assert (error.block, error.rule) == (1, "errBaseFee")
+
+
+def test_signer_recovery_agrees_with_py_evm_clique() -> None:
+    import rlp
+    from eth.consensus.clique._utils import get_block_signer, get_signature_hash
+    from eth.rlp.headers import BlockHeader
+
+    for block in chain(genesis(), 7):
+        raw = encode_list([encode_bytes(f) for f in block.raw_fields])
+        theirs = rlp.decode(raw, sedes=BlockHeader)
+        assert get_signature_hash(theirs) == clique_seal_hash(block)
+        assert get_block_signer(theirs) == recover_clique_signer(block)
+
+
+def test_blocks_from_the_future_are_refused_when_now_is_given() -> None:
+    g = genesis()
+    block = build(g, key_of(ORDER[1]))
+    engine = CliqueEngine(CliqueParams(PERIOD, EPOCH))
+    verify_chain(g, [block], engine, CONFIG, now=block.timestamp)
+    with pytest.raises(ConsensusError) as info:
+        verify_chain(g, [block], CliqueEngine(CliqueParams(PERIOD, EPOCH)), CONFIG,
+                     now=block.timestamp - 1)  # fmt: skip
+    assert (info.value.block, info.value.rule) == (1, "ErrFutureBlock")

@@ -228,3 +228,23 @@ def test_frontier_difficulty_floor_and_bomb() -> None:
     parent = _parent(199_999, 2048 * 100_000, 100, False)
     assert calc_difficulty(MAINNET, 101, parent) == 2048 * 100_000 + 100_000 + 1
     assert calc_difficulty(MAINNET, 113, parent) == 2048 * 100_000 - 100_000 + 1
+
+
+def test_core_header_objects_and_the_future_rule() -> None:
+    from lightclient.core.header import decode_header
+
+    verify_chain(decode_header(GENESIS), [decode_header(BLOCK1)], EthashEngine(), MAINNET)
+    block1_time = header_fields(BLOCK1).timestamp
+    verify_chain(GENESIS, [BLOCK1], EthashEngine(), MAINNET, now=block1_time - 15)
+    with pytest.raises(ConsensusError) as info:
+        verify_chain(GENESIS, [BLOCK1], EthashEngine(), MAINNET, now=block1_time - 16)
+    assert (info.value.block, info.value.rule) == (1, "ErrFutureBlock")
+
+
+def test_malformed_rlp_is_a_consensus_error() -> None:
+    with pytest.raises(ConsensusError) as info:
+        verify_chain(GENESIS, [BLOCK1[:-1]], EthashEngine(), MAINNET)
+    assert (info.value.block, info.value.rule) == (1, "errInvalidHeader")
+    with pytest.raises(ConsensusError) as info:
+        verify_chain(GENESIS, [BLOCK1, b"\xc0"], EthashEngine(), MAINNET)
+    assert (info.value.block, info.value.rule) == (2, "errInvalidHeader")

@@ -48,16 +48,18 @@ def _int(raw: bytes) -> int:
     return int.from_bytes(raw, "big")
 
 
-def header_fields(header: Header | HeaderFields | bytes) -> HeaderFields:
+def header_fields(header: Header | HeaderFields | bytes, expected: int = -1) -> HeaderFields:
     """Decode a header (its RLP, or a :class:`Header`); malformed RLP is a ConsensusError
-    naming the block when its number can be read."""
+    naming the block by its number if that can be read, else by ``expected`` (the number
+    it should have had)."""
     if isinstance(header, HeaderFields):
         return header
     try:
         decoded = header if isinstance(header, Header) else decode_header(bytes(header))
     except InvalidHeader as exc:
+        block = expected if exc.block is None else exc.block
         raise ConsensusError(
-            f"malformed header: {exc}", block=exc.block or -1, rule="errInvalidHeader"
+            f"malformed header: {exc}", block=block, rule="errInvalidHeader"
         ) from None
     f = split_list(decoded.rlp)
     return HeaderFields(

@@ -110,7 +110,7 @@ def verify_chain(
     previous = header_fields(parent)
     session = engine.begin(previous, config)
     for raw in headers:
-        header = header_fields(raw)
+        header = header_fields(raw, previous.number + 1)
         _verify_common(header, previous, config)
         session.verify(header, previous, config, now)
         previous = header

@@ -322,3 +322,25 @@ def test_blocks_from_the_future_are_refused_when_now_is_given() -> None:
         verify_chain(g, [block], CliqueEngine(CliqueParams(PERIOD, EPOCH)), CONFIG,
                      now=block.timestamp - 1)  # fmt: skip
     assert (info.value.block, info.value.rule) == (1, "ErrFutureBlock")
+
+
+def test_the_epoch_block_after_a_vote_lists_the_new_set_and_resets_the_votes() -> None:
+    g = genesis()
+    newcomer = bytes(KEYS[3].public_key.to_canonical_address())
+    four = sorted([*ORDER, newcomer])
+    b1 = build(g, key_of(ORDER[1]), coinbase=newcomer, nonce=NONCE_AUTH)
+    b2 = build(b1, key_of(ORDER[2]), coinbase=newcomer, nonce=NONCE_AUTH)
+    parent, blocks = b2, [b1, b2]
+    for voter in (four[3], four[0], four[1]):  # blocks 3-5: no recent signer repeats
+        parent = build(parent, key_of(voter), in_turn_with=four)
+        blocks.append(parent)
+    signer = key_of(four[2])
+    stale = build(parent, signer, signers=ORDER, in_turn_with=four)
+    error = refused(g, [*blocks, stale])
+    assert (error.block, error.rule) == (6, "errMismatchingCheckpointSigners")
+    epoch = build(parent, signer, signers=four, in_turn_with=four)
+    engine = CliqueEngine(CliqueParams(PERIOD, EPOCH))
+    verify_chain(g, [*blocks, epoch], engine, CONFIG)
+    assert engine.snapshot is not None
+    assert engine.snapshot.votes == [] and engine.snapshot.tally == {}
+    assert engine.snapshot.sorted_signers() == four

@@ -181,3 +181,19 @@ def test_dao_extra_data_in_the_ten_fork_blocks() -> None:
     with pytest.raises(ConsensusError) as info:
         verify_dao_extra(against, header(100, b"dao-hard-fork"))
     assert info.value.rule == "ErrBadNoDAOExtra"
+
+
+def test_built_in_fork_blocks_agree_with_the_fork_id_schedules() -> None:
+    """The consensus configs were written separately from les/forkid.py's schedules, which
+    geth v1.11.6's forkid_test.go vectors check; every fork block named here must be one of
+    those schedules' fork blocks (or 0: active at genesis)."""
+    from lightclient.consensus.config import KNOWN_CONFIGS
+    from lightclient.les.forkid import FORK_SCHEDULES
+
+    for name, config in KNOWN_CONFIGS.items():
+        schedule = FORK_SCHEDULES[name]
+        for fork, block in config.forks.items():
+            if block:
+                assert block in schedule.blocks, f"{name}: {fork} at {block} not in geth's forks"
+        if config.shanghai_time is not None:
+            assert config.shanghai_time in schedule.times, f"{name}: shanghai"

@@ -197,3 +197,17 @@ def test_built_in_fork_blocks_agree_with_the_fork_id_schedules() -> None:
                 assert block in schedule.blocks, f"{name}: {fork} at {block} not in geth's forks"
         if config.shanghai_time is not None:
             assert config.shanghai_time in schedule.times, f"{name}: shanghai"
+
+
+def test_the_client_refuses_a_chain_it_cannot_check_unless_told(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Mainnet's checkpoint is past the Merge: --consensus auto refuses with a one-line error
+    naming the way out, before dialing anyone."""
+    from lightclient.cli.main import main
+
+    enode = "enode://" + "ab" * 64 + "@127.0.0.1:9"
+    assert main(["client", "--server", enode, "--checkpoint", "network"]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("lightclient: error: the built-in mainnet config: ")
+    assert "past the Merge" in last and "pass --consensus none" in last

@@ -67,3 +67,24 @@ async def test_a_client_of_another_network_is_refused(setup: Setup) -> None:
         await client.start()
     assert setup.service.client_info([]) == {}
     await client.close()
+
+
+async def test_a_hash_linked_chain_without_seals_is_refused_by_the_engine(setup: Setup) -> None:
+    """The synthetic chain behind the server links by hash but carries no ethash seal: with
+    the engine the client refuses it past the checkpoint (with --consensus none it followed
+    it, as the test above shows)."""
+    from lightclient.consensus import ConsensusConfig, EthashEngine
+
+    client = client_for(setup)
+    client.consensus_engine = EthashEngine()
+    client.consensus_config = ConsensusConfig("ethash", source="test")
+    await client.start()
+    try:
+        with pytest.raises(NoServer):
+            await client.sync()
+        (why,) = client.dropped.values()  # e.g. "... block 96: invalid baseFee before fork"
+        first = client.checkpoint_block + 1
+        assert why.startswith(f"sent data that does not verify: block {first}: ")
+        assert client.head is None or client.head.number <= client.checkpoint_block
+    finally:
+        await client.close()

@@ -116,7 +116,7 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
             client = start("client", "--server", enode, "--checkpoint", "file",
                            "--checkpoint-file", str(cp_file), "--section-size", str(SIZE),
                            "--genesis", genesis, "--networkid", str(network_id),
-                           "--confirmations", "2",
+                           "--confirmations", "2", "--consensus", "none",
                            "--http", f"127.0.0.1:{client_port}", "--poll", "0.5")  # fmt: skip
             head = int(node.rpc("eth_blockNumber"), 16)
             answer = wait_for(client_port, "eth_blockNumber",

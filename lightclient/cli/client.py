@@ -56,9 +56,12 @@ def add_commands(commands: Any) -> None:
     client.add_argument("--confirmations", type=int, default=256, metavar="K",
                         help="blocks a server's head must be past a section to serve it, "
                         "when it advertises no checkpoint (default geth's 256)")  # fmt: skip
-    client.add_argument("--consensus", choices=("none",), default="none",
-                        help="how headers past the checkpoint are checked: 'none' (hash links "
-                        "only, said in a warning; consensus engines come next)")  # fmt: skip
+    client.add_argument("--consensus", choices=("auto", "ethash", "clique", "none"),
+                        default="auto",
+                        help="how headers past the checkpoint are checked: by the chain's "
+                        "engine (auto: the network's or --chain-config's), or 'none': hash "
+                        "links only, on the servers' word (default auto; a chain without a "
+                        "checkable engine is refused unless 'none' is given)")  # fmt: skip
     client.add_argument("--http", type=host_port, default=("127.0.0.1", 8546), metavar="HOST:PORT")
     client.add_argument("--poll", type=float, default=4.0, metavar="SECONDS")
     client.add_argument("--max-runtime", type=float, help=argparse.SUPPRESS)
@@ -113,7 +116,32 @@ def _chain(args: argparse.Namespace) -> _Chain:
     return _Chain(genesis, network_id, config.schedule, ForkFilter(genesis, config.schedule))
 
 
-def _warn_consensus(args: argparse.Namespace) -> None:
+def _consensus(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(engine, config) for --consensus; the warning when headers rest on the servers."""
+    from lightclient.consensus import (
+        ConsensusConfig,
+        config_for_network,
+        engine_for,
+        load_consensus_config,
+    )
+
+    config: Any = None
+    if args.chain_config:
+        config = load_consensus_config(args.chain_config)
+    elif args.genesis is None:
+        config = config_for_network(args.network)
+    engine = engine_for(args.consensus, config)
+    if engine is None:
+        _warn_consensus()
+        return None, None
+    if config is None:
+        config = ConsensusConfig(args.consensus, source="default parameters")
+    sys.stderr.write(f"headers past the checkpoint are checked by {args.consensus} "
+                     f"({config.source})\n")  # fmt: skip
+    return engine, config
+
+
+def _warn_consensus() -> None:
     sys.stderr.write(
         "warning: --consensus none: headers past the checkpoint are checked by their hash "
         "links only, not by the chain's consensus engine; a server that forges a whole chain "
@@ -201,12 +229,13 @@ async def _client(args: argparse.Namespace) -> int:
         await verify_advertised_checkpoint(checkpoint, args.rpc, args.oracle, args.signers,
                                            args.threshold)  # fmt: skip
         oracle_address = args.oracle
-    _warn_consensus(args)
+    engine, consensus = _consensus(args)
     client = LightClient(checkpoint, size, list(args.server), key, oracle_address,
                          genesis_hash=chain.genesis, network_id=chain.network_id,
                          fork_filter=chain.fork_filter,
                          fork_id=chain.fork_id_at(checkpoint.head_block(size)),
-                         confirmations=args.confirmations)  # fmt: skip
+                         confirmations=args.confirmations, consensus_engine=engine,
+                         consensus_config=consensus)  # fmt: skip
     await client.start()
     sys.stderr.write(f"light client {client.servers[0].connection.node_id.hex()} trusts checkpoint "
                      f"{checkpoint.section_index} (0x{checkpoint.hash().hex()})\n")  # fmt: skip

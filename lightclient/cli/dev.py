@@ -178,6 +178,10 @@ async def _light_side(
         checkpoint_height=lambda cp: heights.get(cp.section_index),
     )  # fmt: skip
     _say(f"LES server on {light.enode} (10 clients of capacity 16000 at most)")
+    _say(
+        "light clients follow the chain past the checkpoint by hash links only, on the "
+        "server's word (--consensus none): py-evm's dev chain has no engine to check"
+    )
     checkpoint = store.latest_checkpoint()
     clients = []
     for _ in range(args.light_clients):

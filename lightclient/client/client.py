@@ -19,11 +19,13 @@ from eth_keys.datatypes import PrivateKey
 
 from lightclient.client.les_connection import HEADER_CHT_CONFIRMS, LesConnection, LesTimeouts
 from lightclient.client.transport import LightTransport
+from lightclient.consensus import ConsensusConfig, Engine, verify_chain
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header, decode_header
 from lightclient.core.proofs import verify_bloom_proof, verify_cht_proof
 from lightclient.core.sections import bloom_trie_key
 from lightclient.errors import (
+    ConsensusError,
     HeaderSourceError,
     InvalidHeader,
     InvalidInput,
@@ -75,6 +77,10 @@ class LightClient:
     # Blocks a server's head must be past a section before it counts as served (when the
     # server advertises no checkpoint): geth's 256 unless the chain's servers use fewer.
     confirmations: int = HEADER_CHT_CONFIRMS
+    # The chain's consensus engine (lightclient.consensus): every header past the
+    # checkpoint is checked by it. None: hash links only, on the servers' word.
+    consensus_engine: Engine | None = None
+    consensus_config: ConsensusConfig | None = None
 
     @property
     def checkpoint_block(self) -> int:
@@ -269,6 +275,12 @@ class LightClient:
                     previous = header
                 if not out:
                     raise InvalidHeader("the server sent no headers", block=first)
+                if self.consensus_engine is not None and self.consensus_config is not None:
+                    try:
+                        verify_chain(parent.rlp, answer, self.consensus_engine,
+                                     self.consensus_config)  # fmt: skip
+                    except ConsensusError as exc:  # a lie like any other: drop the server
+                        raise InvalidHeader(str(exc), block=exc.block) from None
                 return out
 
             batch = await self._ask(functools.partial(_header_range, first, amount), verify)

@@ -192,6 +192,21 @@ class LightClient:
             server.score += 1
             return result
 
+    async def ask(
+        self, call: Callable[[LightTransport], Awaitable[T]], verify: Callable[[T], R]
+    ) -> R:
+        """Ask the best server with ``call`` and return ``verify`` of its answer. A server
+        whose answer does not verify (``verify`` raises InvalidProof, InvalidHeader,
+        ValueError...) is dropped and the next one asked; nothing unverified is returned."""
+        return await self._ask(call, verify)
+
+    def header_by_hash(self, block_hash: bytes) -> Header | None:
+        """A verified header already held (the synced chain, or proved by CHT), by hash."""
+        for header in self.headers.values():
+            if header.hash == block_hash:
+                return header
+        return None
+
     # -- verified data ----------------------------------------------------------------------
 
     async def _cht_header(self, number: int) -> tuple[Header, int]:

@@ -2,7 +2,8 @@
 
 anvil (Shanghai, so bodies carry withdrawals) holds: block 1, a contract deployed by a
 legacy creation whose init writes storage slot 1; block 2, a legacy call to it (LOG2, slot
-1 += 1), an EIP-1559 call and an EIP-1559 transfer; then empty blocks. Our LES server
+1 += 1), an EIP-1559 call, an EIP-1559 transfer and an EIP-2930 call with an access list;
+then empty blocks. Our LES server
 serves it from anvil's JSON-RPC; our LightClient syncs from checkpoint 1 (the tx blocks are
 before it, so their headers come by CHT proof) and answers eth_* from verified data only.
 Every answer, through ``RpcServer.handle_payload``, must equal anvil's own for the fields
@@ -99,6 +100,8 @@ def chain() -> Iterator[Chain]:
             {"nonce": 1, "gasPrice": 2 * 10**9, "gas": 100_000, "to": contract, "value": 0},
             {"nonce": 2, "gas": 100_000, "to": contract, "value": 5, **fee},
             {"nonce": 3, "gas": 21_000, "to": OTHER, "value": 10**15, **fee},
+            {"type": 1, "nonce": 4, "gasPrice": 2 * 10**9, "gas": 100_000, "to": contract,
+             "accessList": [{"address": contract, "storageKeys": ["0x" + "00" * 31 + "01"]}]},
         ])  # fmt: skip
         anvil.rpc("anvil_mine", [hex(3 * SIZE)])
         hashes = [
@@ -275,7 +278,7 @@ async def test_blocks_and_transactions_equal_anvils(chain: Chain, net: Net) -> N
         for full in (False, True):
             ours = await call(net, "eth_getBlockByHash", block, full)
             theirs = node.rpc("eth_getBlockByHash", [block, full])
-            same(ours, theirs, skip=("totalDifficulty",))
+            same(ours, theirs)
             by_number = await call(net, "eth_getBlockByNumber", ours["number"], full)
             assert by_number == ours
         count = await call(net, "eth_getBlockTransactionCountByHash", block)
@@ -289,7 +292,7 @@ async def test_blocks_and_transactions_equal_anvils(chain: Chain, net: Net) -> N
             assert again == ours
         assert await call(net, "eth_getTransactionByBlockHashAndIndex", block, "0x9") is None
     empty = await call(net, "eth_getBlockByNumber", "latest", True)
-    same(empty, node.rpc("eth_getBlockByNumber", ["latest", True]), skip=("totalDifficulty",))
+    same(empty, node.rpc("eth_getBlockByNumber", ["latest", True]))
     assert await call(net, "eth_getBlockByNumber", hex(10**6), False) is None
     assert await call(net, "eth_getBlockByHash", "0x" + "11" * 32, False) is None
 
@@ -321,7 +324,7 @@ async def test_state_equals_anvils(chain: Chain, net: Net) -> None:
                 "eth_getStorageAt", [chain.contract, slot, tag]
             )
     slot1 = [await call(net, "eth_getStorageAt", chain.contract, "0x1", n) for n in ("0x1", "0x2")]
-    assert slot1 == ["0x" + "2a".rjust(64, "0"), "0x" + "2c".rjust(64, "0")]  # init, two calls
+    assert slot1 == ["0x" + "2a".rjust(64, "0"), "0x" + "2d".rjust(64, "0")]  # init, 3 calls
     keys = ["0x" + "01".rjust(64, "0"), "0x" + "00" * 32]  # a set slot and an unset one
     for address in (chain.contract, chain.sender):
         for tag in ("latest", "0x1"):
@@ -349,12 +352,18 @@ async def test_errors(chain: Chain, net: Net) -> None:
     # State past the servers' window: refused before any server is asked.
     with pytest.raises(StateUnavailable, match="newest 8 blocks"):
         await Odr(net.client, state_window=8).account(1, bytes(20))
+    narrow = RpcServer(light_client_methods(net.client, state_window=8))
+    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance",
+                          "params": [chain.sender, "0x1"]})  # fmt: skip
+    answer = await narrow.handle_payload(payload)
+    assert answer["error"]["code"] == -32000
+    assert "state of block 1 is not available" in answer["error"]["message"]
     assert [s.url for s in net.client.servers] == [net.honest.server.enode]
 
 
 async def test_send_raw_transaction(chain: Chain, net: Net) -> None:
     account = Account.from_key(KEY)
-    tx = {"nonce": 4, "gas": 21_000, "to": OTHER, "value": 1, "maxFeePerGas": 10**10,
+    tx = {"nonce": 5, "gas": 21_000, "to": OTHER, "value": 1, "maxFeePerGas": 10**10,
           "maxPriorityFeePerGas": 10**9, "type": 2, "chainId": chain.chain_id}  # fmt: skip
     raw = account.sign_transaction(tx).raw_transaction
     tx_hash = await call(net, "eth_sendRawTransaction", "0x" + raw.hex())
@@ -362,6 +371,11 @@ async def test_send_raw_transaction(chain: Chain, net: Net) -> None:
     pending = chain.anvil.rpc("eth_getTransactionByHash", [tx_hash])
     assert pending is not None and pending["blockHash"] is None
     chain.anvil.rpc("anvil_dropTransaction", [tx_hash])  # leave the chain as it was
+    stale = account.sign_transaction(dict(tx, nonce=0)).raw_transaction  # nonce too low
+    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+                          "params": ["0x" + stale.hex()]})  # fmt: skip
+    answer = await net.rpc.handle_payload(payload)
+    assert answer["error"]["code"] == -32000 and "nonce" in answer["error"]["message"].lower()
 
 
 CASES: dict[str, tuple[str, Callable[[Chain], list[Any]]]] = {

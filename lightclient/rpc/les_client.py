@@ -15,7 +15,7 @@ from typing import Any
 
 from lightclient import __version__
 from lightclient.client.client import LightClient
-from lightclient.client.odr import Account, Odr, UnknownBlock
+from lightclient.client.odr import STATE_WINDOW, Account, Odr, UnknownBlock
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header
 from lightclient.core.keccak import keccak
@@ -133,9 +133,13 @@ def _raw_tx(value: object) -> bytes:
     return raw
 
 
-def light_client_methods(client: LightClient, chain_id: int | None = None) -> list[Method]:
-    """The light client's RPC methods. ``chain_id`` defaults to the network ID."""
-    odr = Odr(client)
+def light_client_methods(
+    client: LightClient, chain_id: int | None = None, state_window: int | None = STATE_WINDOW
+) -> list[Method]:
+    """The light client's RPC methods. ``chain_id`` defaults to the network ID;
+    ``state_window``: how many of the newest blocks the servers have state for (None:
+    archive servers), see :class:`~lightclient.client.odr.Odr`."""
+    odr = Odr(client, state_window)
 
     async def number_of(tag: object) -> int:
         if tag in ("latest", "pending"):

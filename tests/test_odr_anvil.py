@@ -156,6 +156,9 @@ class Lying(FullNodeChainData):
 
     async def tx_status(self, tx_hash: bytes) -> TxStatusEntry:
         status = await super().tx_status(tx_hash)
+        if self.kind == "hide":
+            self.lied += 1  # "unknown": not provably a lie, so another server is asked
+            return TxStatusEntry(0)
         if self.kind != "txstatus" or status.lookup is None:
             return status
         self.lied += 1  # placed one index further
@@ -400,3 +403,14 @@ async def test_a_lying_server_is_dropped_and_never_believed(chain: Chain, net: N
     assert net.liar.server.enode in net.client.dropped
     assert "does not verify" in net.client.dropped[net.liar.server.enode]
     assert [s.url for s in net.client.servers] == [net.honest.server.enode]
+
+
+@pytest.mark.parametrize("net", ["hide"], indirect=True)
+async def test_a_server_hiding_a_transaction_is_not_the_last_word(chain: Chain, net: Net) -> None:
+    assert net.liar is not None and isinstance(net.liar.data, Lying)
+    for method in ("eth_getTransactionByHash", "eth_getTransactionReceipt"):
+        same(await call(net, method, chain.txs[3]), chain.anvil.rpc(method, [chain.txs[3]]))
+    assert net.liar.data.lied >= 2
+    # Unknown everywhere: null, once every server was asked.
+    assert await call(net, "eth_getTransactionByHash", "0x" + "22" * 32) is None
+    assert len(net.client.servers) == 2  # an "unknown" proves nothing against the server

@@ -39,6 +39,7 @@ from lightclient.les.messages import TX_INCLUDED, CodeReq, ProofReq, TxStatusEnt
 __all__ = [
     "EMPTY_CODE_HASH",
     "STATE_WINDOW",
+    "TX_STATUS_CANDIDATES",
     "Account",
     "Body",
     "Odr",
@@ -49,6 +50,7 @@ __all__ = [
 
 EMPTY_CODE_HASH = keccak(b"")
 STATE_WINDOW = 128  # geth's TriesInMemory: what a non-archive server still has state for
+TX_STATUS_CANDIDATES = 5  # geth's maxTxStatusCandidates: servers asked for a tx's status
 # Header RLP field positions (light-odr.md §7.2).
 _F_UNCLES, _F_STATE, _F_TXS, _F_RECEIPTS, _F_WITHDRAWALS = 1, 3, 4, 5, 16
 
@@ -307,14 +309,16 @@ class Odr:
         return await self.client.ask(lambda c: _les(c).get_tx_status([tx_hash]), verify)
 
     async def transaction(self, tx_hash: bytes) -> tuple[Body, int] | None:
-        """(the verified body holding the transaction, its index), or None when the server
-        asked does not say it is included in the verified chain (geth's light client asks
-        the same way: the status is a hint). The "included" claim is checked against the
-        verified body of the block it names: a server whose claim the body does not bear
-        out is dropped and the next one asked."""
+        """(the verified body holding the transaction, its index), or None when none of up
+        to ``TX_STATUS_CANDIDATES`` servers says it is included in the verified chain (as
+        geth's light client: the status is a hint, the first "included" one is followed).
+        The claim is checked against the verified body of the block it names: a server
+        whose claim the body does not bear out is dropped and the next one asked."""
         Answer = tuple[TxStatusEntry, Header | None, list[bytes]]
+        asked: list[LightTransport] = []
 
         async def call(connection: LightTransport) -> Answer:
+            asked.append(connection)
             les = _les(connection)
             status = _one_status(await les.get_tx_status([tx_hash]))
             lookup = status.lookup
@@ -339,7 +343,16 @@ class Odr:
                 raise InvalidProof("transaction hash mismatch at the claimed index")
             return body, index
 
-        return await self.client.ask(call, verify)
+        for _ in range(TX_STATUS_CANDIDATES):
+            try:
+                found = await self.client.ask(call, verify, exclude=asked)
+            except SourceUnavailable:
+                if asked:
+                    return None  # no other server to ask
+                raise
+            if found is not None:
+                return found
+        return None
 
     async def send_transaction(self, raw: bytes) -> TxStatusEntry:
         """SendTxV2 of one transaction in consensus encoding; the server's status of it."""

@@ -209,7 +209,8 @@ async def _serve(chain: Chain, source: JsonRpcHeaderSource, path: Path, key: int
 
 @pytest.fixture
 async def net(chain: Chain, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Net]:
-    lie: str | None = getattr(request, "param", None)
+    param: str = getattr(request, "param", "")
+    lie, _, alone = param.partition(":")  # "kind:alone": the liar is the only server
     source = JsonRpcHeaderSource(chain.anvil.url)
     honest = await _serve(chain, source, tmp_path / "honest", 0x31, None)
     liar = await _serve(chain, source, tmp_path / "liar", 0x33, lie) if lie else None
@@ -217,6 +218,8 @@ async def net(chain: Chain, tmp_path: Path, request: pytest.FixtureRequest) -> A
     checkpoint = honest.store.checkpoint(1)
     assert checkpoint is not None
     urls = ([liar.server.enode] if liar else []) + [honest.server.enode]  # the liar first
+    if liar and alone:
+        urls = [liar.server.enode]
     client = LightClient(
         checkpoint, SIZE, urls, PrivateKey(os.urandom(32)),
         genesis_hash=genesis, network_id=chain.network_id,
@@ -414,3 +417,14 @@ async def test_a_server_hiding_a_transaction_is_not_the_last_word(chain: Chain, 
     # Unknown everywhere: null, once every server was asked.
     assert await call(net, "eth_getTransactionByHash", "0x" + "22" * 32) is None
     assert len(net.client.servers) == 2  # an "unknown" proves nothing against the server
+
+
+@pytest.mark.parametrize("net", ["body:alone", "code:alone"], indirect=True)
+async def test_with_only_a_liar_the_answer_is_an_error(chain: Chain, net: Net) -> None:
+    assert net.liar is not None and isinstance(net.liar.data, Lying)
+    method, params = CASES[net.liar.data.kind]
+    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params(chain)})
+    answer = await net.rpc.handle_payload(payload)
+    assert "result" not in answer and answer["error"]["code"] == -32000
+    assert "does not verify" in answer["error"]["message"]
+    assert net.client.servers == [] and net.liar.server.enode in net.client.dropped

@@ -21,7 +21,13 @@ from lightclient.core.header import Header, decode_header
 from lightclient.core.rlpcodec import encode_bytes, encode_int, encode_list
 from lightclient.core.trie import BLANK_ROOT
 from lightclient.errors import DecodeError, InvalidProof
-from lightclient.rpc.eth_json import block_json, decode_transaction, transaction_json
+from lightclient.rpc.eth_json import (
+    block_json,
+    decode_transaction,
+    receipt_json,
+    receipts_json,
+    transaction_json,
+)
 
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 TO = to_checksum_address("0x" + "ab" * 20)
@@ -119,3 +125,21 @@ def test_transactions_render_as_geth_does() -> None:
     ]
     with pytest.raises(DecodeError, match="type 3"):
         decode_transaction(b"\x03" + encode_list([]))
+
+
+def test_one_receipt_is_the_same_as_in_the_whole_block() -> None:
+    txs = _signed()
+    log = encode_list([encode_bytes(b"\x22" * 20), encode_list([encode_bytes(b"\x33" * 32)]),
+                       encode_bytes(b"data")])  # fmt: skip
+    bloom = encode_bytes(b"\0" * 256)
+    receipts = [
+        encode_list([b"\x01", encode_int(21_000), bloom, encode_list([log, log])]),
+        b"\x02" + encode_list([b"\x80", encode_int(50_000), bloom, encode_list([log])]),
+    ]
+    header = _header(txs, receipts, None)
+    body = Body(header, txs, [], None, _body(txs, None))
+    every = receipts_json(body, receipts)
+    assert [receipt_json(body, receipts, i) for i in range(2)] == every
+    assert every[1]["gasUsed"] == hex(29_000) and every[1]["status"] == "0x0"
+    assert [entry["logIndex"] for entry in every[1]["logs"]] == ["0x2"]
+    assert every[1]["effectiveGasPrice"] == hex(10**9 + 7)

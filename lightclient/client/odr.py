@@ -22,7 +22,9 @@ older state is refused with :class:`StateUnavailable` before any server is asked
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lightclient.client.client import LightClient
 from lightclient.client.les_connection import LesConnection
@@ -32,7 +34,7 @@ from lightclient.core.header import Header, decode_header
 from lightclient.core.keccak import keccak
 from lightclient.core.rlpcodec import decode_node, split_list
 from lightclient.core.trie import BLANK_ROOT, verify_proof
-from lightclient.errors import InvalidProof, LightClientError, SourceUnavailable
+from lightclient.errors import InvalidInput, InvalidProof, LightClientError, SourceUnavailable
 from lightclient.les.codec import read_bytes, read_list
 from lightclient.les.messages import TX_INCLUDED, CodeReq, ProofReq, TxStatusEntry
 
@@ -48,6 +50,7 @@ __all__ = [
     "consensus_items",
 ]
 
+V = TypeVar("V")
 EMPTY_CODE_HASH = keccak(b"")
 STATE_WINDOW = 128  # geth's TriesInMemory: what a non-archive server still has state for
 TX_STATUS_CANDIDATES = 5  # geth's maxTxStatusCandidates: servers asked for a tx's status
@@ -240,12 +243,15 @@ class Odr:
         return header
 
     async def _proof(
-        self, header: Header, account_key: bytes, key: bytes, root: bytes
-    ) -> tuple[bytes | None, list[bytes]]:
+        self, header: Header, account_key: bytes, key: bytes, root: bytes,
+        decode: Callable[[bytes | None, list[bytes]], V],
+    ) -> V:  # fmt: skip
+        """GetProofsV2 of ``key`` against ``root``; ``decode`` of the proved value (None:
+        absent) is part of the check, so a server whose value does not decode is dropped."""
         req = ProofReq(header.hash, account_key, key)
 
-        def verify(nodes: list[bytes]) -> tuple[bytes | None, list[bytes]]:
-            return verify_proof(root, key, nodes), nodes
+        def verify(nodes: list[bytes]) -> V:
+            return decode(verify_proof(root, key, nodes), nodes)
 
         return await self.client.ask(lambda c: _les(c).get_proofs([req]), verify)
 
@@ -255,8 +261,11 @@ class Odr:
         """(the account at ``address`` in the block's state or None when the proof shows it
         does not exist, the state-trie proof nodes)."""
         header = await self._state_header(block)
-        value, proof = await self._proof(header, b"", keccak(address), header.state_root)
-        return decode_account(value, proof), proof
+
+        def decode(value: bytes | None, proof: list[bytes]) -> tuple[Account | None, list[bytes]]:
+            return decode_account(value, proof), proof
+
+        return await self._proof(header, b"", keccak(address), header.state_root, decode)
 
     async def account(self, block: int | bytes, address: bytes) -> Account | None:
         """The account at ``address`` in the block's state; None when proved absent."""
@@ -268,20 +277,24 @@ class Odr:
         """(value, the account, the storage proof nodes) of a 32-byte ``slot``; 0 for an
         absent account, an empty storage trie or an absent slot."""
         if len(slot) != 32:
-            raise ValueError(f"a storage slot has 32 bytes, not {len(slot)}")
+            raise InvalidInput(f"a storage slot has 32 bytes, not {len(slot)}")
         header = await self._state_header(block)
         account = await self.account(header.hash, address)
         if account is None or account.storage_root == BLANK_ROOT:
             return 0, account, []
+
+        def decode(value: bytes | None, proof: list[bytes]) -> tuple[int, list[bytes]]:
+            if value is None:
+                return 0, proof
+            item = decode_node(value)
+            if not isinstance(item, bytes) or item[:1] == b"\x00":
+                raise InvalidProof("a storage value is a minimal RLP string")
+            return int.from_bytes(item, "big"), proof
+
         value, proof = await self._proof(
-            header, keccak(address), keccak(slot), account.storage_root
+            header, keccak(address), keccak(slot), account.storage_root, decode
         )
-        if value is None:
-            return 0, account, proof
-        item = decode_node(value)
-        if not isinstance(item, bytes):
-            raise InvalidProof("a storage value is an RLP string")  # pragma: no cover
-        return int.from_bytes(item, "big"), account, proof
+        return value, account, proof
 
     async def code(self, block: int | bytes, address: bytes) -> bytes:
         """The code at ``address`` (empty for an absent account or one without code)."""

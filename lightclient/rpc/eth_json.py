@@ -25,6 +25,7 @@ from lightclient.les.codec import read_list
 __all__ = [
     "block_json",
     "decode_transaction",
+    "receipt_json",
     "receipts_json",
     "transaction_json",
 ]
@@ -195,6 +196,15 @@ def _withdrawal_json(raw: bytes) -> dict[str, str]:
 
 def receipts_json(body: Body, receipts: list[bytes]) -> list[dict[str, Any]]:
     """geth's receipt objects for a verified body and its verified receipts."""
+    return _receipts(body, receipts, None)
+
+
+def receipt_json(body: Body, receipts: list[bytes], index: int) -> dict[str, Any]:
+    """geth's receipt object of transaction ``index`` (only that sender is recovered)."""
+    return _receipts(body, receipts, index)[0]
+
+
+def _receipts(body: Body, receipts: list[bytes], only: int | None) -> list[dict[str, Any]]:
     if len(receipts) != len(body.transactions):
         raise DecodeError("transaction and receipt count mismatch")
     header = body.header
@@ -204,13 +214,17 @@ def receipts_json(body: Body, receipts: list[bytes]) -> list[dict[str, Any]]:
     log_index = 0
     block_hash, number = _hex(header.hash), hex(header.number)
     for index, (raw_tx, raw) in enumerate(zip(body.transactions, receipts, strict=True)):
-        tx = decode_transaction(raw_tx)
         kind = 0 if raw[:1] >= b"\xc0" else raw[0]
         node = decode_node(raw if kind == 0 else raw[1:])
         if not isinstance(node, list) or len(node) != 4 or not isinstance(node[3], list):
             raise DecodeError("a receipt is [statusOrRoot, cumulativeGas, bloom, logs]")
         status, cumulative, bloom, logs = node
         gas = _int(cumulative)
+        if only is not None and index != only:  # still counted: gasUsed, logIndex
+            previous_gas = gas
+            log_index += len(logs)
+            continue
+        tx = decode_transaction(raw_tx)
         receipt: dict[str, Any] = {
             "blockHash": block_hash,
             "blockNumber": number,

@@ -22,7 +22,7 @@ from lightclient.core.keccak import keccak
 from lightclient.core.trie import BLANK_ROOT
 from lightclient.errors import InvalidInput, LightClientError
 from lightclient.les.messages import TX_UNKNOWN
-from lightclient.rpc.eth_json import block_json, receipts_json, transaction_json
+from lightclient.rpc.eth_json import block_json, receipt_json, transaction_json
 from lightclient.rpc.les import les_checkpoint_methods
 from lightclient.rpc.params import Param
 from lightclient.rpc.server import Method
@@ -250,7 +250,7 @@ def light_client_methods(
             return None
         body, index = found
         receipts = await odr.receipts(body.header.hash)
-        return receipts_json(body, receipts)[index]
+        return receipt_json(body, receipts, index)
 
     async def send_raw(raw: bytes) -> str:
         status = await odr.send_transaction(raw)

@@ -16,6 +16,7 @@ gets the honest server's answer, and the liar is dropped.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -428,3 +429,13 @@ async def test_with_only_a_liar_the_answer_is_an_error(chain: Chain, net: Net) -
     assert "result" not in answer and answer["error"]["code"] == -32000
     assert "does not verify" in answer["error"]["message"]
     assert net.client.servers == [] and net.liar.server.enode in net.client.dropped
+
+
+@pytest.mark.parametrize("net", ["account"], indirect=True)
+async def test_concurrent_requests_to_a_liar_all_get_the_honest_answer(
+    chain: Chain, net: Net
+) -> None:
+    asked = [call(net, "eth_getBalance", chain.sender, "latest") for _ in range(4)]
+    answers = await asyncio.gather(*asked)
+    assert answers == [chain.anvil.rpc("eth_getBalance", [chain.sender, "latest"])] * 4
+    assert [s.url for s in net.client.servers] == [net.honest.server.enode]

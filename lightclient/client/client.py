@@ -142,6 +142,8 @@ class LightClient:
             return self._best(section, skip)
 
     async def _drop(self, server: _Server, why: str) -> None:
+        if server not in self.servers:  # dropped already, by a concurrent request
+            return
         log.warning("dropping light server %s: %s", server.url, why)
         self.dropped[server.url] = why
         self.servers.remove(server)

@@ -298,6 +298,10 @@ async def test_blocks_and_transactions_equal_anvils(chain: Chain, net: Net) -> N
             again = await call(net, "eth_getTransactionByBlockNumberAndIndex", number, hex(index))
             assert again == ours
         assert await call(net, "eth_getTransactionByBlockHashAndIndex", block, "0x9") is None
+        for method, at in (("eth_getUncleCountByBlockHash", block),
+                           ("eth_getUncleCountByBlockNumber", number)):  # fmt: skip
+            assert await call(net, method, at) == node.rpc(method, [at]) == "0x0"
+        assert await call(net, "eth_getUncleByBlockHashAndIndex", block, "0x0") is None
     empty = await call(net, "eth_getBlockByNumber", "latest", True)
     same(empty, node.rpc("eth_getBlockByNumber", ["latest", True]))
     assert await call(net, "eth_getBlockByNumber", hex(10**6), False) is None

@@ -27,6 +27,7 @@ from lightclient.rpc.eth_json import (
     receipt_json,
     receipts_json,
     transaction_json,
+    uncle_json,
 )
 
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -82,6 +83,9 @@ def test_a_body_with_withdrawals_verifies_and_any_change_does_not() -> None:
     with pytest.raises(InvalidProof, match="uncle hash mismatch"):
         verify_body(old, encode_list([encode_list([list_item(t) for t in txs]),
                                       encode_list([header.rlp])]))  # fmt: skip
+    uncle = uncle_json(old.rlp)
+    assert uncle["hash"] == "0x" + old.hash.hex() and uncle["totalDifficulty"] is None
+    assert uncle["transactions"] == uncle["uncles"] == []
 
 
 def test_receipts_are_checked_against_the_root() -> None:

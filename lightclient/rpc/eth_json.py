@@ -28,6 +28,7 @@ __all__ = [
     "receipt_json",
     "receipts_json",
     "transaction_json",
+    "uncle_json",
 ]
 
 _F_BASE_FEE = 15
@@ -178,6 +179,15 @@ def block_json(body: Body, full: bool, td: int | None) -> dict[str, Any]:
     out["uncles"] = [_hex(keccak(u)) for u in body.uncles]
     if body.withdrawals is not None:
         out["withdrawals"] = [_withdrawal_json(w) for w in body.withdrawals]
+    return out
+
+
+def uncle_json(raw: bytes) -> dict[str, Any]:
+    """geth's object for an uncle: a block of the uncle header alone, with no total
+    difficulty (geth looks it up by hash and has none for an uncle)."""
+    out: dict[str, Any] = dict(header_json_from_rlp(raw))
+    out["size"] = hex(len(encode_list([raw, b"\xc0", b"\xc0"])))
+    out.update(totalDifficulty=None, transactions=[], uncles=[])
     return out
 
 

@@ -22,7 +22,7 @@ from lightclient.core.keccak import keccak
 from lightclient.core.trie import BLANK_ROOT
 from lightclient.errors import InvalidInput, LightClientError
 from lightclient.les.messages import TX_UNKNOWN
-from lightclient.rpc.eth_json import block_json, receipt_json, transaction_json
+from lightclient.rpc.eth_json import block_json, receipt_json, transaction_json, uncle_json
 from lightclient.rpc.les import les_checkpoint_methods
 from lightclient.rpc.params import Param
 from lightclient.rpc.server import Method
@@ -192,6 +192,19 @@ def light_client_methods(
         body = await odr.body(header.hash)
         return transaction_json(body, index) if index < len(body.transactions) else None
 
+    async def uncle_count(tag: object) -> str | None:
+        header = await header_at(tag)
+        if header is None:
+            return None
+        return hex(len((await odr.body(header.hash)).uncles))
+
+    async def uncle_by_index(tag: object, index: int) -> dict[str, Any] | None:
+        header = await header_at(tag)
+        if header is None:
+            return None
+        uncles = (await odr.body(header.hash)).uncles
+        return uncle_json(uncles[index]) if index < len(uncles) else None
+
     async def account(address: bytes, tag: object) -> Account | None:
         header = await state_header(tag)
         return await odr.account(header.hash, address)
@@ -289,6 +302,10 @@ def light_client_methods(
         Method("eth_getBlockTransactionCountByHash", tx_count, (Param(_hash),)),
         Method("eth_getTransactionByBlockNumberAndIndex", tx_by_index, (block, Param(_index))),
         Method("eth_getTransactionByBlockHashAndIndex", tx_by_index, (Param(_hash), Param(_index))),
+        Method("eth_getUncleCountByBlockNumber", uncle_count, (block,)),
+        Method("eth_getUncleCountByBlockHash", uncle_count, (Param(_hash),)),
+        Method("eth_getUncleByBlockNumberAndIndex", uncle_by_index, (block, Param(_index))),
+        Method("eth_getUncleByBlockHashAndIndex", uncle_by_index, (Param(_hash), Param(_index))),
         Method("eth_getBalance", get_balance, (Param(_address), state)),
         Method("eth_getTransactionCount", get_nonce, (Param(_address), state)),
         Method("eth_getCode", get_code, (Param(_address), state)),

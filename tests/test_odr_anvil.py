@@ -337,7 +337,7 @@ async def test_state_equals_anvils(chain: Chain, net: Net) -> None:
     slot1 = [await call(net, "eth_getStorageAt", chain.contract, "0x1", n) for n in ("0x1", "0x2")]
     assert slot1 == ["0x" + "2a".rjust(64, "0"), "0x" + "2d".rjust(64, "0")]  # init, 3 calls
     keys = ["0x" + "01".rjust(64, "0"), "0x" + "00" * 32]  # a set slot and an unset one
-    for address in (chain.contract, chain.sender):
+    for address in (chain.contract, chain.sender, ABSENT):
         for tag in ("latest", "0x1"):
             ours = await call(net, "eth_getProof", address, keys, tag)
             theirs = node.rpc("eth_getProof", [address, keys, tag])

@@ -236,7 +236,9 @@ def light_client_methods(
                 {"key": key, "value": hex(value), "proof": ["0x" + n.hex() for n in nodes]}
             )
         if found is None:
-            nonce, balance, root, code_hash = 0, 0, BLANK_ROOT, b"\0" * 32
+            # geth: "no storageTrie means the account does not exist, so the codeHash is
+            # the hash of an empty bytearray"
+            nonce, balance, root, code_hash = 0, 0, BLANK_ROOT, _EMPTY_CODE_HASH
         else:
             nonce, balance = found.nonce, found.balance
             root, code_hash = found.storage_root, found.code_hash

@@ -124,6 +124,11 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
             assert answer["result"] == hex(head)
             old = rpc(client_port, "eth_getBlockByNumber", "0x3", False)["result"]
             assert old["hash"] == node.rpc("eth_getBlockByNumber", ["0x3", False])["hash"]
+            # eth_* over the client's HTTP endpoint, from bodies verified against the headers.
+            latest = rpc(client_port, "eth_getBlockByNumber", hex(head), True)["result"]
+            assert latest == node.rpc("eth_getBlockByNumber", [hex(head), True])
+            assert rpc(client_port, "net_version")["result"] == network_id
+            assert rpc(client_port, "eth_chainId")["result"] == node.rpc("eth_chainId")
             assert rpc(client_port, "les_latestCheckpoint")["result"] == checkpoint
             connected = rpc(admin, "les_clientInfo", [], secret=secret)["result"]
             assert len(connected) == 1 and next(iter(connected.values()))["isConnected"]

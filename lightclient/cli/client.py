@@ -258,7 +258,7 @@ async def _client(args: argparse.Namespace) -> int:
         methods = light_client_methods(client)
         return await serve_until_stopped(
             methods,
-            ["les", "eth", "rpc"],
+            ["les", "eth", "net", "web3", "rpc"],
             host,
             port,
             [follow],

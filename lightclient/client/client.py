@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -148,6 +148,8 @@ class LightClient:
             return self._best(section, skip)
 
     async def _drop(self, server: _Server, why: str) -> None:
+        if server not in self.servers:  # dropped already, by a concurrent request
+            return
         log.warning("dropping light server %s: %s", server.url, why)
         self.dropped[server.url] = why
         self.servers.remove(server)
@@ -158,12 +160,13 @@ class LightClient:
         call: Callable[[LightTransport], Awaitable[T]],
         verify: Callable[[T], R],
         section: int | None = None,
+        exclude: Collection[LightTransport] = (),
     ) -> R:
         """Ask the best server; a wrong answer drops it and the next one is asked. A server
         that does not answer (timeout, frozen too long, no buffer) loses a point and the
         next one is asked; when none is left, the last failure is raised."""
-        unanswered: tuple[_Server, ...] = ()
-        failure = ""
+        unanswered = tuple(s for s in self.servers if s.connection in exclude)
+        failure = "every other server was asked already" if unanswered else ""
         while True:
             try:
                 server = (
@@ -197,6 +200,25 @@ class LightClient:
                 continue
             server.score += 1
             return result
+
+    async def ask(
+        self,
+        call: Callable[[LightTransport], Awaitable[T]],
+        verify: Callable[[T], R],
+        exclude: Collection[LightTransport] = (),
+    ) -> R:
+        """Ask the best server (not one whose connection is in ``exclude``) with ``call``
+        and return ``verify`` of its answer. A server whose answer does not verify
+        (``verify`` raises InvalidProof, InvalidHeader, ValueError...) is dropped and the
+        next one asked; nothing unverified is returned."""
+        return await self._ask(call, verify, exclude=exclude)
+
+    def header_by_hash(self, block_hash: bytes) -> Header | None:
+        """A verified header already held (the synced chain, or proved by CHT), by hash."""
+        for header in self.headers.values():
+            if header.hash == block_hash:
+                return header
+        return None
 
     # -- verified data ----------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ from lightclient.les.messages import (
     GetHelperTrieProofs,
     GetProofsV2,
     GetReceipts,
+    GetTxStatus,
     HelperTrieProofs,
     HelperTrieReq,
     Message,
@@ -81,6 +82,9 @@ from lightclient.les.messages import (
     Receipts,
     Reply,
     Resume,
+    SendTxV2,
+    TxStatus,
+    TxStatusEntry,
     decode_message,
 )
 from lightclient.les.status import (
@@ -527,6 +531,24 @@ class LesConnection:
             MsgCode.GET_PROOFS_V2, len(reqs), lambda rid: GetProofsV2(rid, tuple(reqs)), ProofsV2
         )
         return list(reply.nodes)
+
+    async def get_tx_status(self, hashes: list[bytes]) -> list[TxStatusEntry]:
+        """The server's claimed status of each transaction (a hint: nothing is proved)."""
+        reply = await self._request(
+            MsgCode.GET_TX_STATUS,
+            len(hashes),
+            lambda rid: GetTxStatus(rid, tuple(hashes)),
+            TxStatus,
+        )
+        return list(reply.statuses)
+
+    async def send_txs(self, txs: list[bytes]) -> list[TxStatusEntry]:
+        """SendTxV2: each tx as an RLP list item (:func:`~lightclient.core.ethcodec.list_item`
+        of its consensus encoding); the server's status of each after adding it."""
+        reply = await self._request(
+            MsgCode.SEND_TX_V2, len(txs), lambda rid: SendTxV2(rid, tuple(txs)), TxStatus
+        )
+        return list(reply.statuses)
 
     # -- what LightClient asks (lightclient.client.transport.LightTransport) -------------------
 

@@ -19,6 +19,15 @@ The light server's pool methods are there too (``server_info``, ``client_info``,
     w3.les.add_balance("0x" + "5a" * 32, 10**12, "invoice 7")   # [old, new]
 
 or use web3's ``IPCProvider("data/lightclient.ipc")``, which needs no token.
+
+:class:`LightClientProvider` answers ``AsyncWeb3`` from a light client in this process,
+verified, with no HTTP in between: each request goes through the same dispatch as the
+client's RPC endpoint (``lightclient client --http``), so the answers are exactly its own
+and its errors raise web3's ``Web3RPCError``::
+
+    w3 = AsyncWeb3(LightClientProvider(client))   # a started, synced LightClient
+    await w3.eth.get_balance(address)             # from a verified account proof
+    await w3.eth.get_block("latest")
 """
 
 from __future__ import annotations
@@ -30,16 +39,23 @@ from typing import Any
 from web3 import AsyncHTTPProvider, HTTPProvider
 from web3.method import Method, default_root_munger
 from web3.module import Module
-from web3.types import RPCEndpoint
+from web3.providers.async_base import AsyncJSONBaseProvider
+from web3.types import RPCEndpoint, RPCResponse
 
+from lightclient.client.client import LightClient
+from lightclient.client.odr import STATE_WINDOW
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.rpc.auth import bearer_header, read_secret
+from lightclient.rpc.les_client import light_client_methods
+from lightclient.rpc.node import LightNode
+from lightclient.rpc.server import RpcServer, encode
 
 __all__ = [
     "ASYNC_LES_MODULES",
     "LES_MODULES",
     "AsyncLes",
     "Les",
+    "LightClientProvider",
     "async_jwt_http_provider",
     "jwt_http_provider",
 ]
@@ -159,3 +175,41 @@ class AsyncLes(_PoolMethods):
 
 LES_MODULES: dict[str, Any] = {"les": Les}
 ASYNC_LES_MODULES: dict[str, Any] = {"les": AsyncLes}
+
+
+class LightClientProvider(AsyncJSONBaseProvider):
+    """An AsyncWeb3 provider over a :class:`LightClient` (or a :class:`LightNode`) in this
+    process: the eth_*, net_*, web3_* and les_* methods of ``lightclient client --http``,
+    dispatched by :meth:`RpcServer.handle_payload` as that endpoint does. ``chain_id`` and
+    ``state_window`` are :func:`light_client_methods`'s (ignored for a LightNode, which
+    has its own)."""
+
+    def __init__(
+        self,
+        client: LightClient | LightNode,
+        chain_id: int | None = None,
+        state_window: int | None = STATE_WINDOW,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.node = (
+            client if isinstance(client, LightNode) else LightNode(client, chain_id, state_window)
+        )
+        self.rpc = RpcServer(light_client_methods(self.node))
+
+    async def _answer(self, payload: bytes) -> Any:
+        answer = await self.rpc.handle_payload(payload)
+        # Through the same JSON encoding as the HTTP endpoint, so the answer is its own.
+        return self.decode_rpc_response(encode(answer).encode())
+
+    async def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        answer: RPCResponse = await self._answer(self.encode_rpc_request(method, params))
+        return answer
+
+    async def make_batch_request(
+        self, requests: list[tuple[RPCEndpoint, Any]]
+    ) -> list[RPCResponse] | RPCResponse:
+        answer: list[RPCResponse] | RPCResponse = await self._answer(
+            self.encode_batch_rpc_request(requests)
+        )
+        return answer

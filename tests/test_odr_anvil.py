@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,19 +28,25 @@ import pytest
 from conftest import require_anvil
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
+from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from test_chaindata_anvil import INIT, KEY
+from web3 import AsyncWeb3, Web3
+from web3.exceptions import BlockNotFound, Web3RPCError
+from web3.types import BlockIdentifier, RPCEndpoint
 
 from lightclient.client.client import LightClient
 from lightclient.client.odr import Odr, StateUnavailable
 from lightclient.core.keccak import keccak
 from lightclient.core.rlpcodec import encode_list
+from lightclient.errors import InvalidInput, LightClientError
 from lightclient.les.codec import read_list
 from lightclient.les.forkid import ForkFilter, ForkSchedule, fork_id
 from lightclient.les.messages import TxLookup, TxStatusEntry
 from lightclient.pool.clock import SystemClock
 from lightclient.rlpx.keys import private_key_from_bytes
 from lightclient.rpc.les_client import light_client_methods
+from lightclient.rpc.node import LightNode
 from lightclient.rpc.server import RpcServer
 from lightclient.server.fullnode import FullNodeChainData
 from lightclient.server.les_server import LesServer
@@ -52,6 +58,7 @@ from lightclient.store.balances import SqliteBalanceStore
 from lightclient.store.sqlite import Store
 from lightclient.sync.syncer import Syncer
 from lightclient.testing.anvil import AnvilProcess
+from lightclient.w3les import LightClientProvider
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.anvil]
 SIZE = 16
@@ -443,3 +450,97 @@ async def test_concurrent_requests_to_a_liar_all_get_the_honest_answer(
     answers = await asyncio.gather(*asked)
     assert answers == [chain.anvil.rpc("eth_getBalance", [chain.sender, "latest"])] * 4
     assert [s.url for s in net.client.servers] == [net.honest.server.enode]
+
+
+async def test_light_node_answers_equal_anvils(chain: Chain, net: Net) -> None:
+    node, anvil = LightNode(net.client), chain.anvil
+    assert await node.block_number() == int(anvil.rpc("eth_blockNumber"), 16)
+    assert await node.chain_id() == chain.chain_id
+    for address in (chain.sender, chain.contract, OTHER, ABSENT):
+        raw = bytes.fromhex(address[2:])
+        for tag, theirs in (("latest", "latest"), (1, "0x1"), (chain.tx_block, chain.tx_block)):
+            balance = anvil.rpc("eth_getBalance", [address, theirs])
+            assert await node.get_balance(address, tag) == int(balance, 16)
+            assert await node.get_balance(raw, tag) == int(balance, 16)
+            nonce = anvil.rpc("eth_getTransactionCount", [address, theirs])
+            assert await node.get_transaction_count(address, tag) == int(nonce, 16)
+            code = anvil.rpc("eth_getCode", [address, theirs])
+            assert "0x" + (await node.get_code(address, tag)).hex() == code
+    word = anvil.rpc("eth_getStorageAt", [chain.contract, "0x1", "0x2"])
+    assert "0x" + (await node.get_storage_at(chain.contract, 1, 2)).hex() == word
+    assert "0x" + (await node.get_storage_at(chain.contract, "0x1", "0x2")).hex() == word
+    same(await node.get_block(chain.tx_block, True),
+         anvil.rpc("eth_getBlockByHash", [chain.tx_block, True]))  # fmt: skip
+    same(await node.get_block(), anvil.rpc("eth_getBlockByNumber", ["latest", False]))
+    assert await node.get_block(10**6) is None
+    for tx_hash in chain.txs:
+        same(await node.get_transaction(tx_hash), anvil.rpc("eth_getTransactionByHash", [tx_hash]))
+        same(await node.get_transaction_receipt(bytes.fromhex(tx_hash[2:])),
+             anvil.rpc("eth_getTransactionReceipt", [tx_hash]))  # fmt: skip
+    keys = ["0x" + "01".rjust(64, "0")]
+    same(await node.get_proof(chain.contract, keys),
+         anvil.rpc("eth_getProof", [chain.contract, keys, "latest"]))  # fmt: skip
+    # The RPC over the same node answers the same.
+    rpc = RpcServer(light_client_methods(node))
+    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance",
+                          "params": [chain.sender, "0x1"]})  # fmt: skip
+    answer = await rpc.handle_payload(payload)
+    assert int(answer["result"], 16) == await node.get_balance(chain.sender, 1)
+    with pytest.raises(LightClientError, match="header not found"):
+        await node.get_balance(chain.sender, 10**6)
+    with pytest.raises(InvalidInput):
+        await node.get_balance("0x1234")
+    with pytest.raises(InvalidInput):
+        await node.get_block(b"short")
+
+
+async def test_web3_through_the_light_client_provider_equals_anvil(chain: Chain, net: Net) -> None:
+    ours = AsyncWeb3(LightClientProvider(net.client))
+    theirs = Web3(Web3.HTTPProvider(chain.anvil.url))
+    assert await ours.is_connected()
+    assert await ours.eth.block_number == theirs.eth.block_number
+    assert await ours.eth.chain_id == theirs.eth.chain_id
+    for address in (chain.sender, chain.contract, OTHER):
+        checksum = to_checksum_address(address)
+        assert await ours.eth.get_balance(checksum) == theirs.eth.get_balance(checksum)
+        assert await ours.eth.get_balance(checksum, 1) == theirs.eth.get_balance(checksum, 1)
+        count = await ours.eth.get_transaction_count(checksum)
+        assert count == theirs.eth.get_transaction_count(checksum)
+        assert await ours.eth.get_code(checksum) == theirs.eth.get_code(checksum)
+    contract = to_checksum_address(chain.contract)
+    word = await ours.eth.get_storage_at(contract, 1, HexStr("0x2"))
+    assert word == theirs.eth.get_storage_at(contract, 1, 2)
+    blocks: list[BlockIdentifier] = ["latest", HexStr(chain.tx_block), 1]
+    for block_id in blocks:
+        for full in (False, True):
+            mine = await ours.eth.get_block(block_id, full)
+            same_web3(mine, theirs.eth.get_block(block_id, full))
+    for tx_hash in map(HexStr, chain.txs):
+        same_web3(await ours.eth.get_transaction(tx_hash), theirs.eth.get_transaction(tx_hash))
+        same_web3(await ours.eth.get_transaction_receipt(tx_hash),
+                  theirs.eth.get_transaction_receipt(tx_hash))  # fmt: skip
+    with pytest.raises(Web3RPCError, match="header not found"):
+        await ours.eth.get_balance(to_checksum_address(chain.sender), 10**6)
+    with pytest.raises(BlockNotFound):
+        await ours.eth.get_block(10**6)
+    batch = await ours.provider.make_batch_request(
+        [(RPCEndpoint("eth_blockNumber"), []), (RPCEndpoint("eth_chainId"), [])]
+    )
+    assert isinstance(batch, list)
+    assert [a["result"] for a in batch] == [hex(theirs.eth.block_number), hex(chain.chain_id)]
+
+
+def same_web3(ours: Any, theirs: Any) -> None:
+    """web3's formatted answers: ours has no field anvil lacks (anvil adds later ones,
+    e.g. yParity), and each is equal."""
+    if isinstance(ours, Mapping):
+        assert isinstance(theirs, Mapping)
+        for key, value in ours.items():
+            assert key in theirs, key
+            same_web3(value, theirs[key])
+    elif isinstance(ours, list):
+        assert isinstance(theirs, list) and len(ours) == len(theirs)
+        for a, b in zip(ours, theirs, strict=True):
+            same_web3(a, b)
+    else:
+        assert ours == theirs

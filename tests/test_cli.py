@@ -164,6 +164,15 @@ def test_dev_sets_everything_up() -> None:
     verdict = next(line for line in lines if "verified" in line)
     assert verdict["verified"] and verdict["sectionIndex"] == 1
     assert verdict["registeredHash"] == verdict["localHash"]
+    # A light client's verified answers: its head block, a receipt, a balance.
+    light = next(line["lightClient"] for line in lines if "lightClient" in line)
+    head = light["eth_getBlockByNumber"]
+    assert head["number"] == light["eth_blockNumber"] and len(head["hash"]) == 66
+    assert int(light["eth_blockNumber"], 16) >= 2 * 32 + 4
+    receipt = light["eth_getTransactionReceipt"]
+    assert receipt["status"] == "0x1" and receipt["logs"]
+    assert int(light["eth_getBalance"]["balance"], 16) > 0
+    assert light["eth_getBalance"]["address"] == receipt["from"]
     # The last line: the light server's view, with the two dev light clients connected.
     info = lines[-1]
     server = info["serverInfo"]
@@ -173,3 +182,4 @@ def test_dev_sets_everything_up() -> None:
         c["isConnected"] and c["pricing/negBalance"] > 0 for c in info["clientInfo"].values()
     )
     assert "published in block" in result.stderr and "ready in" in result.stderr
+    assert "answers the verified eth_* API" not in result.stderr  # --once serves nothing

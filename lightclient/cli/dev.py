@@ -31,6 +31,19 @@ CURL = (  # {url}, {ipc} and {secret} are filled in (by replace: the JSON has br
     "  lightclient admin les_clientInfo '[]' --ipcpath {ipc}\n"
     "  lightclient admin les_serverInfo --http {url} --jwtsecret {secret}\n"
 )
+CLIENT_CURL = (  # {client} is filled in
+    "light client {client}... answers the verified eth_* API on {url}:\n"
+    "  curl -s -H 'Content-Type: application/json' "
+    '-d \'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}\' {url}\n'
+    "  curl -s -H 'Content-Type: application/json' "
+    '-d \'{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["latest",true]}\' '
+    "{url}\n"
+    "  blocks, transactions, receipts and state (eth_getBalance, eth_getCode, "
+    "eth_getStorageAt,\n"
+    "  eth_getProof, eth_getTransactionCount) come from the dev LES server, verified;\n"
+    "  eth_sendRawTransaction is refused (the dev chain mines its own transactions)\n"
+)
+CLIENT_MODULES = ["les", "eth", "net", "web3", "rpc"]
 
 
 def add_commands(commands: Any) -> None:
@@ -53,6 +66,10 @@ def add_commands(commands: Any) -> None:
                      help="where light clients connect (default: a free port)")  # fmt: skip
     dev.add_argument("--light-clients", type=non_negative, default=2, metavar="N",
                      help="in-process light clients to run (default 2)")  # fmt: skip
+    dev.add_argument("--client-http", type=host_port, default=("127.0.0.1", 8546),
+                     metavar="HOST:PORT",
+                     help="where the first light client serves its verified eth_* API "
+                          "(default 127.0.0.1:8546)")  # fmt: skip
     add_rpc_options(dev, admin=True)
     dev.set_defaults(handler=lambda args: run_stoppable(lambda: _dev(args)))
 
@@ -118,6 +135,8 @@ async def _dev(args: argparse.Namespace) -> int:
                 await register_ready()
             await sleep_unless_stopped(stop, args.block_time)
 
+    client_runner: Any = None
+
     async def clients_follow(stop: asyncio.Event) -> None:
         while not await sleep_unless_stopped(stop, 2.0):
             for client in clients:
@@ -129,27 +148,80 @@ async def _dev(args: argparse.Namespace) -> int:
     try:
         if args.once:
             if args.json:
+                if clients:
+                    print_json({"lightClient": await _verified_answers(clients[0])})
                 print_json({"serverInfo": light.service.server_info(),
                             "clientInfo": light.service.client_info([])})  # fmt: skip
             return 0
         from lightclient.cli.serve import _light_methods, serve_until_stopped
+        from lightclient.rpc.http import serve
+        from lightclient.rpc.les_client import light_client_methods
+        from lightclient.rpc.server import RpcServer
+
+        extra = ""
+        if clients:
+            client_rpc = RpcServer(light_client_methods(clients[0]), CLIENT_MODULES,
+                                   endpoint.limits)  # fmt: skip
+            chost, cport = args.client_http
+            client_runner, cbound = await serve(client_rpc, chost, cport, endpoint.policy)
+            node_id = clients[0].servers[0].connection.node_id.hex()[:16]
+            extra = CLIENT_CURL.replace("{url}", f"http://{chost}:{cbound}")
+            extra = extra.replace("{client}", node_id)
 
         methods = les_checkpoint_methods(store, kit.oracle.address) + _light_methods(
             light, args.light_serve
         )
         banner = CURL.replace("{ipc}", str(endpoint.ipc_path))
         banner = banner.replace("{secret}", str(endpoint.secret_path))
+        banner += extra
         return await serve_until_stopped(
             methods, ["les", "rpc"], host, port, [keep_mining, clients_follow], banner=banner,
             endpoint=endpoint,
         )  # fmt: skip
     finally:
+        if client_runner is not None:
+            await client_runner.cleanup()
         for client in clients:
             await client.close()
         await light.stop()
         await kit.close()
         store.close()
         scratch.cleanup()
+
+
+async def _verified_answers(client: Any) -> dict[str, Any]:
+    """What the light client answers on its eth_* API (the same dispatch as --client-http):
+    its head, and in the newest block with a transaction that transaction's receipt and
+    its sender's balance, each verified."""
+    import json
+
+    from lightclient.rpc.les_client import light_client_methods
+    from lightclient.rpc.server import RpcServer
+
+    rpc = RpcServer(light_client_methods(client), CLIENT_MODULES)
+
+    async def ask(method: str, *params: Any) -> Any:
+        request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        answer = await rpc.handle_payload(json.dumps(request))
+        return answer.get("result", answer.get("error"))
+
+    head = int(await ask("eth_blockNumber"), 16)
+    answers: dict[str, Any] = {"eth_blockNumber": hex(head),
+                               "eth_getBlockByNumber": await ask("eth_getBlockByNumber",
+                                                                 "latest", False)}  # fmt: skip
+    for number in range(head, max(head - 64, -1), -1):
+        block = await ask("eth_getBlockByNumber", hex(number), False)
+        if isinstance(block, dict) and block.get("transactions"):
+            tx_hash = block["transactions"][-1]
+            receipt = await ask("eth_getTransactionReceipt", tx_hash)
+            answers["eth_getTransactionReceipt"] = receipt
+            if isinstance(receipt, dict):
+                answers["eth_getBalance"] = {
+                    "address": receipt["from"],
+                    "balance": await ask("eth_getBalance", receipt["from"], "latest"),
+                }
+            break
+    return answers
 
 
 async def _light_side(
@@ -171,10 +243,13 @@ async def _light_side(
     config = PoolConfig(min_cap=16000, max_count=10, max_capacity=160000)
     schedule = ForkSchedule.of([])  # py-evm's dev chain has every fork at genesis
     network_id = await kit.w3.eth.chain_id
+    from lightclient.testing.embedded_data import EmbeddedChainData
+
     light = await start_les_server(
         kit.source, store, section_size=kit.section_size, config=config, host=host, port=port,
         node_key=private_key_from_bytes(os.urandom(32)), network_id=network_id,
         fork_schedule=schedule,
+        chain_data=EmbeddedChainData(kit.chain) if kit.chain is not None else None,
         checkpoint_height=lambda cp: heights.get(cp.section_index),
     )  # fmt: skip
     _say(f"LES server on {light.enode} (10 clients of capacity 16000 at most)")

@@ -3,7 +3,8 @@
 Deploys an oracle with three dev admins (threshold 2), mines sections with logs, signs
 and publishes each section's checkpoint as soon as the contract accepts it, lets the syncer
 index the chain and verify every registered checkpoint, and serves the les_* methods on
-127.0.0.1. Then it keeps mining and registering until stopped.
+127.0.0.1, and the first light client's verified eth_* methods on --client-http. Then it
+keeps mining and registering until stopped.
 """
 
 from __future__ import annotations

@@ -183,3 +183,40 @@ def test_dev_sets_everything_up() -> None:
     )
     assert "published in block" in result.stderr and "ready in" in result.stderr
     assert "answers the verified eth_* API" not in result.stderr  # --once serves nothing
+
+
+def test_dev_serves_a_light_clients_verified_eth_api(tmp_path: Path) -> None:
+    from conftest import free_port
+    from test_light_cli import rpc, start, stop, wait_for
+
+    http, client_http = free_port(), free_port()
+    process = start("dev", "--sections", "2", "--section-size", "32", "--confirmations", "4",
+                    "--http", f"127.0.0.1:{http}", "--client-http", f"127.0.0.1:{client_http}",
+                    "--datadir", str(tmp_path / "dev"), "--block-time", "0")  # fmt: skip
+    try:
+        head = wait_for(client_http, "eth_blockNumber", lambda a: "result" in a)["result"]
+        block = rpc(client_http, "eth_getBlockByNumber", head, True)["result"]
+        assert block["number"] == head and block["hash"].startswith("0x")
+        number = int(head, 16)
+        while not block["transactions"]:  # the dev chain logs every few blocks
+            number -= 1
+            block = rpc(client_http, "eth_getBlockByNumber", hex(number), True)["result"]
+        tx = block["transactions"][-1]
+        assert rpc(client_http, "eth_getTransactionByHash", tx["hash"])["result"] == tx
+        receipt = rpc(client_http, "eth_getTransactionReceipt", tx["hash"])["result"]
+        assert receipt["blockHash"] == block["hash"] and receipt["status"] == "0x1"
+        sender, emitter = tx["from"], tx["to"]
+        assert int(rpc(client_http, "eth_getBalance", sender, "latest")["result"], 16) > 0
+        nonce = int(rpc(client_http, "eth_getTransactionCount", sender, "latest")["result"], 16)
+        assert nonce > int(tx["nonce"], 16)
+        assert len(rpc(client_http, "eth_getCode", emitter, "latest")["result"]) > 2
+        word = rpc(client_http, "eth_getStorageAt", emitter, "0x0", "latest")["result"]
+        assert len(word) == 66
+        refused = rpc(client_http, "eth_sendRawTransaction", "0x02c0")
+        assert refused["error"]["code"] in (-32000, -32602)
+        # The dev server's own endpoint is unchanged: les_* only.
+        assert rpc(http, "les_latestCheckpoint")["result"][0] == "0x1"
+    finally:
+        err = stop(process)
+    assert f"answers the verified eth_* API on http://127.0.0.1:{client_http}" in err
+    assert "eth_blockNumber" in err

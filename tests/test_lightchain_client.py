@@ -1,0 +1,176 @@
+"""A LightClient with a persistent light chain, over real sockets against our LES
+server: it syncs into a datadir, restarts from it without re-syncing, keeps its memory
+bounded, drops stored headers above a reorg, refuses another chain's file, and without a
+datadir keeps nothing, as before."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_keys.datatypes import PrivateKey
+from lesclient import SCHEDULE, SIZE, Setup, make_setup
+from test_lightchain import open_chain
+
+from lightclient.client.client import LightClient
+from lightclient.client.les_connection import LesConnection
+from lightclient.client.lightchain import CHAIN_DB_NAME, LightChain
+from lightclient.core.header import Header, decode_header
+from lightclient.les.forkid import ForkFilter, fork_id
+from lightclient.pool.clock import SystemClock
+from lightclient.store.sqlite import StoreError
+from lightclient.testing.synthetic import SyntheticChain
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+    s = await make_setup(tmp_path / "server", SystemClock())
+    yield s
+    await s.close()
+
+
+def client_for(setup: Setup, datadir: Path | None, **kw: Any) -> LightClient:
+    checkpoint = setup.store.checkpoint(2)
+    assert checkpoint is not None
+    return LightClient(
+        checkpoint, SIZE, [setup.server.enode], PrivateKey(os.urandom(32)),
+        genesis_hash=setup.genesis, network_id=setup.server.network_id,
+        fork_filter=ForkFilter(setup.genesis, SCHEDULE),
+        fork_id=fork_id(setup.genesis, SCHEDULE, checkpoint.head_block(SIZE), 0),
+        confirmations=2, datadir=datadir, **kw,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def requests(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
+    """Every header range and CHT proof the light client asks a server for."""
+    seen: list[tuple[str, int, int]] = []
+    header_range, cht_proof = LesConnection.header_range, LesConnection.cht_proof
+
+    async def counted_range(self: LesConnection, first: int, amount: int) -> list[bytes]:
+        seen.append(("headers", first, amount))
+        return await header_range(self, first, amount)
+
+    async def counted_cht(self: LesConnection, idx: int, number: int) -> Any:
+        seen.append(("cht", idx, number))
+        return await cht_proof(self, idx, number)
+
+    monkeypatch.setattr(LesConnection, "header_range", counted_range)
+    monkeypatch.setattr(LesConnection, "cht_proof", counted_cht)
+    return seen
+
+
+async def synced(client: LightClient) -> Header:
+    await client.start()
+    try:
+        return await client.sync()
+    finally:
+        await client.close()
+
+
+async def test_a_restart_resumes_from_the_stored_head(
+    setup: Setup, tmp_path: Path, requests: list[tuple[str, int, int]]
+) -> None:
+    datadir = tmp_path / "client"
+    first = client_for(setup, datadir)
+    assert first.head is None
+    head = await synced(first)
+    assert head.hash == setup.headers[setup.head].hash
+    assert any(kind == "cht" for kind, _, _ in requests)
+    fetched = sum(n for kind, _, n in requests if kind == "headers")
+    assert fetched == setup.head - first.checkpoint_block
+    requests.clear()
+
+    second = client_for(setup, datadir)
+    assert second.head is not None and second.head.hash == head.hash  # before any request
+    await second.start()
+    try:
+        assert (await second.sync()).hash == head.hash
+        # One header: the stored head's, to check the server's chain still has it.
+        assert requests == [("headers", setup.head, 1)]
+        requests.clear()
+        old = await second.header_by_number(first.checkpoint_block + 3)  # stored, linked
+        assert old.rlp == setup.headers[first.checkpoint_block + 3].rlp and requests == []
+        assert second.td[setup.head] == setup.td(setup.head)
+        assert second.header_by_hash(head.hash) == head
+    finally:
+        await second.close()
+
+
+async def test_memory_stays_bounded_and_cht_headers_are_cached(
+    setup: Setup, tmp_path: Path, requests: list[tuple[str, int, int]]
+) -> None:
+    client = client_for(setup, tmp_path / "client", cache_size=5)
+    await client.start()
+    try:
+        await client.sync()
+        assert client.chain.cached <= 5
+        assert len(client.headers) == setup.head - client.checkpoint_block + 1  # in the file
+        requests.clear()
+        old = await client.header_by_number(7)  # before the checkpoint: a CHT proof
+        assert old.rlp == setup.headers[7].rlp and requests == [("cht", 2, 7)]
+        assert (await client.header_by_number(7)) == old and len(requests) == 1  # cached
+        stored = client.chain.get(7)
+        assert stored is not None and (stored.proof, stored.section) == ("cht", 2)
+        for n in range(client.checkpoint_block, setup.head + 1):
+            assert (await client.header_by_number(n)).rlp == setup.headers[n].rlp
+            assert client.chain.cached <= 5
+    finally:
+        await client.close()
+
+
+async def test_a_reorg_past_the_stored_head_drops_the_headers_above_the_ancestor(
+    setup: Setup, tmp_path: Path
+) -> None:
+    datadir = tmp_path / "client"
+    await synced(client_for(setup, datadir))
+    # The stored chain leaves the server's after block 130 (and is longer than it).
+    ancestor = 130
+    checkpoint = client_for(setup, None).checkpoint
+    chain = LightChain.open(datadir, genesis_hash=setup.genesis, checkpoint=checkpoint,
+                            section_size=SIZE)  # fmt: skip
+    parent = decode_header(setup.headers[ancestor].rlp).hash
+    branch = SyntheticChain(20, seed=99, first_number=ancestor + 1,
+                            first_parent=parent).headers()  # fmt: skip
+    chain.rewind(ancestor)
+    chain.extend([decode_header(h.rlp) for h in branch])
+    chain.close()
+
+    client = client_for(setup, datadir)
+    assert client.head is not None and client.head.number == ancestor + 20
+    head = await synced(client)
+    assert head.hash == setup.headers[setup.head].hash
+    assert client.dropped == {}  # the server was not blamed for our stale branch
+    chain = LightChain.open(datadir, genesis_hash=setup.genesis,
+                            checkpoint=client.checkpoint, section_size=SIZE)  # fmt: skip
+    try:
+        assert chain.head() == head
+        assert chain.numbers()[-1] == setup.head
+        assert chain.by_hash(branch[0].hash or b"") is None
+        for n in range(ancestor, setup.head + 1):
+            stored = chain.get(n)
+            assert stored is not None and stored.header.hash == setup.headers[n].hash
+    finally:
+        chain.close()
+
+
+async def test_the_in_memory_default_keeps_nothing(setup: Setup, tmp_path: Path) -> None:
+    head = await synced(client_for(setup, None))
+    again = client_for(setup, None)
+    assert again.head is None and len(again.headers) == 0
+    assert (await synced(again)).hash == head.hash
+    assert list(tmp_path.glob(f"**/{CHAIN_DB_NAME}")) == []
+
+
+async def test_a_client_with_another_chains_datadir_is_refused(
+    setup: Setup, tmp_path: Path
+) -> None:
+    datadir = tmp_path / "client"
+    open_chain(datadir).close()  # another genesis, checkpoint and section size
+    with pytest.raises(StoreError, match="light chain of another setup: its genesis is"):
+        client_for(setup, datadir)

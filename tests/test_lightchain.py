@@ -142,3 +142,13 @@ def test_another_chains_file_is_refused(tmp_path: Path, change: dict[str, Any], 
         open_chain(tmp_path, **change)
     assert "\n" not in str(info.value)
     open_chain(tmp_path).close()  # still good for its own chain
+
+
+def test_a_closed_chain_says_so(tmp_path: Path) -> None:
+    headers = chain_headers(3)
+    chain = open_chain(tmp_path)
+    chain.put_cht(headers[0], 1, 0, head=True)
+    chain.close()
+    for call in (lambda: chain.get(0), chain.head, lambda: chain.extend(headers[1:])):
+        with pytest.raises(StoreError, match="is closed"):
+            call()

@@ -174,3 +174,21 @@ async def test_a_client_with_another_chains_datadir_is_refused(
     open_chain(datadir).close()  # another genesis, checkpoint and section size
     with pytest.raises(StoreError, match="light chain of another setup: its genesis is"):
         client_for(setup, datadir)
+
+
+async def test_a_server_behind_the_stored_head_drops_nothing(
+    setup: Setup, tmp_path: Path, requests: list[tuple[str, int, int]]
+) -> None:
+    datadir = tmp_path / "client"
+    head = await synced(client_for(setup, datadir))
+    setup.source.visible = setup.head - 5 + 1  # the server now says its head is 5 blocks back
+    requests.clear()
+    client = client_for(setup, datadir)
+    assert (await synced(client)).hash == head.hash
+    assert requests == [("headers", head.number - 5, 1)] and client.dropped == {}
+    with pytest.raises(StoreError, match="is closed"):  # closed with the client
+        client.headers[head.number]
+    chain = LightChain.open(datadir, genesis_hash=setup.genesis, checkpoint=client.checkpoint,
+                            section_size=SIZE)  # fmt: skip
+    assert chain.head() == head and len(chain) == head.number - client.checkpoint_block + 1
+    chain.close()

@@ -70,7 +70,7 @@ class LightChain:
         if cache_size < 1:
             raise InvalidInput(f"the header cache holds at least 1 header, got {cache_size}")
         self.path = path
-        self.db = db
+        self._db = db
         self.cache_size = cache_size
         self._cache: OrderedDict[int, Stored] = OrderedDict()
         self._numbers: dict[bytes, int] = {}  # hash -> number, for what is in _cache
@@ -123,10 +123,17 @@ class LightChain:
             raise
         return chain
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection; StoreError once closed."""
+        if self._closed:
+            raise StoreError(f"{self.path} is closed")
+        return self._db
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.db.close()
+            self._db.close()
 
     # -- opening checks ----------------------------------------------------------------
 
@@ -221,7 +228,7 @@ class LightChain:
 
     def get(self, number: int) -> Stored | None:
         """The stored header at ``number`` (canonical), or None."""
-        stored = self._cache.get(number)
+        stored = self._cache.get(number) if not self._closed else None
         if stored is not None:
             self._cache.move_to_end(number)
             return stored

@@ -5,6 +5,7 @@ datadir keeps nothing, as before."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from eth_keys.datatypes import PrivateKey
 from lesclient import SCHEDULE, SIZE, Setup, make_setup
 from test_lightchain import open_chain
 
-from lightclient.client.client import LightClient
+from lightclient.client.client import LightClient, NoServer
 from lightclient.client.les_connection import LesConnection
 from lightclient.client.lightchain import CHAIN_DB_NAME, LightChain
 from lightclient.core.header import Header, decode_header
@@ -192,3 +193,67 @@ async def test_a_server_behind_the_stored_head_drops_nothing(
                             section_size=SIZE)  # fmt: skip
     assert chain.head() == head and len(chain) == head.number - client.checkpoint_block + 1
     chain.close()
+
+
+async def test_a_live_reorg_is_followed_and_the_old_branch_dropped(
+    setup: Setup, tmp_path: Path
+) -> None:
+    client = client_for(setup, tmp_path / "client")
+    await client.start()
+    try:
+        old = await client.sync()
+        ancestor = 130
+        parent = decode_header(setup.headers[ancestor].rlp).hash
+        branch = SyntheticChain(20, seed=99, first_number=ancestor + 1,
+                                first_parent=parent).headers()  # fmt: skip
+        reorged = list(setup.headers[: ancestor + 1]) + branch  # heavier: 20 blocks, not 7
+        setup.source._headers = setup.source.all = reorged
+        setup.source.visible = len(reorged)
+        await setup.server.announce_head()
+        connection = client.servers[0].connection
+        for _ in range(100):
+            if await connection.head_number() == len(reorged) - 1:
+                break
+            await asyncio.sleep(0.05)
+        head = await client.sync()
+        assert head.hash == branch[-1].hash and client.dropped == {}
+        assert client.header_by_hash(old.hash) is None
+        for n in range(ancestor, len(reorged)):
+            assert (await client.header_by_number(n)).hash == reorged[n].hash
+        assert client.td[head.number] == client.td[ancestor] + sum(
+            decode_header(h.rlp).difficulty for h in branch
+        )
+    finally:
+        await client.close()
+
+
+async def test_a_server_whose_next_header_does_not_link_to_its_own_chain_is_dropped(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for(setup, tmp_path / "client")
+    await client.start()
+    try:
+        old = await client.sync()
+        liar = SyntheticChain(1, seed=7, first_number=old.number + 1,
+                              first_parent=b"\x09" * 32).headers()[0]  # fmt: skip
+        connection = client.servers[0].connection
+        honest = connection.header_range
+
+        async def header_range(first: int, amount: int) -> list[bytes]:
+            return [liar.rlp] if first == old.number + 1 else await honest(first, amount)
+
+        async def head_number() -> int:
+            return old.number + 1
+
+        monkeypatch.setattr(connection, "header_range", header_range)
+        monkeypatch.setattr(connection, "head_number", head_number)
+        with pytest.raises(NoServer):
+            await client.sync()
+        (why,) = client.dropped.values()
+        assert why == (
+            f"sent data that does not verify: header {old.number + 1} does not link to the "
+            "verified head"
+        )
+        assert client.head == old and client.chain.head() == old  # nothing dropped
+    finally:
+        await client.close()

@@ -52,6 +52,10 @@ class NoServer(SourceUnavailable):
     """No usable light server is left."""
 
 
+class _Diverged(LightClientError):
+    """A server's next headers do not start from our head: a reorg, or a lie."""
+
+
 @dataclass
 class _Server:
     url: str
@@ -320,6 +324,16 @@ class LightClient:
             first = head.number + 1
             amount = min(HEADER_BATCH, server_head - head.number)
             parent = head
+            asked: list[LightTransport] = []
+
+            def call(
+                connection: LightTransport,
+                first: int = first,
+                amount: int = amount,
+                asked: list[LightTransport] = asked,
+            ) -> Awaitable[list[bytes]]:
+                asked.append(connection)
+                return _header_range(first, amount, connection)
 
             def verify(
                 answer: list[bytes], first: int = first, parent: Header = parent
@@ -328,6 +342,8 @@ class LightClient:
                 previous = parent
                 for offset, raw in enumerate(answer):
                     header = decode_header(raw)
+                    if offset == 0 and header.number == first and header.parent_hash != parent.hash:
+                        raise _Diverged(f"header {first} does not link to the verified head")
                     if header.number != first + offset or header.parent_hash != previous.hash:
                         raise InvalidHeader(
                             f"header {first + offset} does not link to the verified chain",
@@ -345,24 +361,45 @@ class LightClient:
                         raise InvalidHeader(str(exc), block=exc.block) from None
                 return out
 
-            batch = await self._ask(functools.partial(_header_range, first, amount), verify)
+            try:
+                batch = await self._ask(call, verify)
+            except _Diverged as exc:  # is our head still on that server's chain?
+                self.head = head
+                server = next((s for s in self.servers if s.connection is asked[-1]), None)
+                if server is None:
+                    continue
+                if not await self._rejoin(server.connection):  # it is: the server lied
+                    await self._drop(server, f"sent data that does not verify: {exc}")
+                head = self.head
+                continue
             self.chain.extend(batch)
             head = batch[-1]
             self.head = head
         self.head = head
         return head
 
-    async def _rejoin(self) -> None:
-        """After a restart: find where the stored chain and the best server's meet, by
-        hash links, walking back from the stored head; drop the stored headers above that
-        common ancestor (a reorg past it). The checkpoint's section head is the floor: a
+    async def _rejoin(self, only: LightTransport | None = None) -> bool:
+        """Find where the stored chain and the best server's (or ``only``'s) meet, by hash
+        links, walking back from the stored head; drop the stored headers above that common
+        ancestor (a reorg past it) and return True; False if the server's chain has our head
+        (or it is behind on the same chain). After a restart, and when a server's next
+        headers do not link to our head. The checkpoint's section head is the floor: a
         server whose chain does not contain it is dropped."""
         assert self.head is not None
-        server_head = await self._ask(lambda c: c.head_number(), lambda n: n)
+        others = [
+            s.connection for s in self.servers if only is not None and s.connection is not only
+        ]
+
+        async def ask(
+            call: Callable[[LightTransport], Awaitable[T]], verify: Callable[[T], R]
+        ) -> R:
+            return await self._ask(call, verify, exclude=others)
+
+        server_head = await ask(lambda c: c.head_number(), lambda n: n)
         top = min(self.head.number, server_head)
         floor = self.checkpoint_block
         if top <= floor:  # the server is not past the checkpoint: nothing to compare
-            return
+            return False
         probed, probe = top, True  # first the stored head's number alone: the usual case, no reorg
         while True:
             first = top if probe else max(floor, top - HEADER_BATCH + 1)
@@ -384,7 +421,7 @@ class LightClient:
                 return None
 
             amount = top - first + 1
-            found = await self._ask(functools.partial(_header_range, first, amount), verify)
+            found = await ask(functools.partial(_header_range, first, amount), verify)
             if found is not None:
                 break
             top = first - 1
@@ -395,6 +432,8 @@ class LightClient:
             stored = self.chain.get(found)
             assert stored is not None
             self.head = stored.header
+            return True
+        return False
 
     # -- what the client's own RPC serves --------------------------------------------------------
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -257,3 +259,18 @@ async def test_a_server_whose_next_header_does_not_link_to_its_own_chain_is_drop
         assert client.head == old and client.chain.head() == old  # nothing dropped
     finally:
         await client.close()
+
+
+def test_lightclient_client_refuses_a_damaged_chain_file_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / CHAIN_DB_NAME).write_bytes(b"garbage")
+    enode = f"enode://{'ab' * 64}@127.0.0.1:1"
+    done = subprocess.run(
+        [sys.executable, "-m", "lightclient.cli.main", "client", "--server", enode,
+         "--datadir", str(tmp_path), "--consensus", "none", "--http", "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"lightclient: error: {tmp_path / CHAIN_DB_NAME} is not a light chain (file is not a "
+        "database); move it away or use another --datadir"
+    )

@@ -5,6 +5,13 @@ anything that does not verify is dropped; requests go to the best remaining serv
 Servers are reached by their enode URL and spoken to in LES/4 over RLPx
 (:class:`~lightclient.client.les_connection.LesConnection`, which needs ``genesis_hash`` and
 ``network_id``), through :class:`~lightclient.client.transport.LightTransport`.
+
+Verified headers are kept in a :class:`~lightclient.client.lightchain.LightChain`: in
+``<datadir>/lightchain.sqlite`` when ``datadir`` is given (a restart resumes from the stored
+head after checking, by one header, that the servers' chain still has it), in memory
+otherwise; at most ``cache_size`` headers are held in memory either way. Headers that do
+not link to the head (a reorg past it) make the client find the common ancestor on the
+server's chain by hash links and drop the stored headers above it.
 """
 
 from __future__ import annotations

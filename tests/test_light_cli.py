@@ -15,6 +15,8 @@ from typing import Any
 from conftest import free_port, require_anvil
 from eth_keys.datatypes import PrivateKey
 
+from lightclient.client.lightchain import LightChain
+from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.nodeid import format_enode
 from lightclient.rpc.auth import bearer_header, read_secret
 from lightclient.testing.anvil import AnvilProcess
@@ -117,7 +119,8 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
                            "--checkpoint-file", str(cp_file), "--section-size", str(SIZE),
                            "--genesis", genesis, "--networkid", str(network_id),
                            "--confirmations", "2", "--consensus", "none",
-                           "--http", f"127.0.0.1:{client_port}", "--poll", "0.5")  # fmt: skip
+                           "--http", f"127.0.0.1:{client_port}", "--poll", "0.5",
+                           "--datadir", str(tmp_path / "client"))  # fmt: skip
             head = int(node.rpc("eth_blockNumber"), 16)
             answer = wait_for(client_port, "eth_blockNumber",
                               lambda a: a.get("result") == hex(head))  # fmt: skip
@@ -132,6 +135,23 @@ def test_server_kill_restart_and_client(tmp_path: Path) -> None:
             assert rpc(client_port, "les_latestCheckpoint")["result"] == checkpoint
             connected = rpc(admin, "les_clientInfo", [], secret=secret)["result"]
             assert len(connected) == 1 and next(iter(connected.values()))["isConnected"]
+            stop(client)
+            client = None
+            # The verified chain is in the client's --datadir, beside its node key.
+            chain = LightChain.open(tmp_path / "client", genesis_hash=bytes.fromhex(genesis[2:]),
+                                    checkpoint=TrustedCheckpoint.from_json(
+                                        json.loads(cp_file.read_text())),
+                                    section_size=SIZE)  # fmt: skip
+            try:
+                stored = chain.head()
+                assert stored is not None and stored.number >= head
+                assert (
+                    stored.hash.hex()
+                    == node.rpc("eth_getBlockByNumber", [hex(stored.number), False])["hash"][2:]
+                )
+            finally:
+                chain.close()
+            assert (tmp_path / "client" / "nodekey").exists()
         finally:
             if client is not None:
                 stop(client)

@@ -42,7 +42,9 @@ def add_commands(commands: Any) -> None:
     client.add_argument(
         "--datadir",
         metavar="DIR",
-        help="where the node key is kept (default: none; a new key each run)",
+        help="where the node key and the verified light chain (lightchain.sqlite) are "
+        "kept: a restart resumes from its head (default: none; a new key and a chain in "
+        "memory each run)",
     )
     add_node_key_options(client)
     chain = client.add_argument_group("the chain (for the LES Status: default the --network's)")
@@ -235,7 +237,7 @@ async def _client(args: argparse.Namespace) -> int:
                          fork_filter=chain.fork_filter,
                          fork_id=chain.fork_id_at(checkpoint.head_block(size)),
                          confirmations=args.confirmations, consensus_engine=engine,
-                         consensus_config=consensus)  # fmt: skip
+                         consensus_config=consensus, datadir=args.datadir)  # fmt: skip
     await client.start()
     sys.stderr.write(f"light client {client.servers[0].connection.node_id.hex()} trusts checkpoint "
                      f"{checkpoint.section_index} (0x{checkpoint.hash().hex()})\n")  # fmt: skip

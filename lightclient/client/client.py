@@ -5,19 +5,29 @@ anything that does not verify is dropped; requests go to the best remaining serv
 Servers are reached by their enode URL and spoken to in LES/4 over RLPx
 (:class:`~lightclient.client.les_connection.LesConnection`, which needs ``genesis_hash`` and
 ``network_id``), through :class:`~lightclient.client.transport.LightTransport`.
+
+Verified headers are kept in a :class:`~lightclient.client.lightchain.LightChain`: in
+``<datadir>/lightchain.sqlite`` when ``datadir`` is given (a restart resumes from the stored
+head after checking, by one header, that the servers' chain still has it), in memory
+otherwise; at most ``cache_size`` headers are held in memory either way. Headers that do
+not link to the head (a reorg past it) make the client find the common ancestor on the
+server's chain by hash links and drop the stored headers above it.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from eth_keys.datatypes import PrivateKey
 
 from lightclient.client.les_connection import HEADER_CHT_CONFIRMS, LesConnection, LesTimeouts
+from lightclient.client.lightchain import CACHE_SIZE, LightChain
 from lightclient.client.transport import LightTransport
 from lightclient.consensus import ConsensusConfig, Engine, verify_chain
 from lightclient.core.checkpoint import TrustedCheckpoint
@@ -49,6 +59,10 @@ class NoServer(SourceUnavailable):
     """No usable light server is left."""
 
 
+class _Diverged(LightClientError):
+    """A server's next headers do not start from our head: a reorg, or a lie."""
+
+
 @dataclass
 class _Server:
     url: str
@@ -65,8 +79,6 @@ class LightClient:
     oracle_address: str | None = None
     servers: list[_Server] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)  # url -> why
-    headers: dict[int, Header] = field(default_factory=dict)
-    td: dict[int, int] = field(default_factory=dict)
     head: Header | None = None
     # LES/4 servers (enode:// URLs): the chain we are on, as our Status says it.
     genesis_hash: bytes | None = None
@@ -81,6 +93,37 @@ class LightClient:
     # checkpoint is checked by it. None: hash links only, on the servers' word.
     consensus_engine: Engine | None = None
     consensus_config: ConsensusConfig | None = None
+    # Where the verified headers are kept: <datadir>/lightchain.sqlite (a restart resumes
+    # from its head), or in memory when None; at most ``cache_size`` headers in memory.
+    datadir: str | Path | None = None
+    cache_size: int = CACHE_SIZE
+    chain: LightChain = field(init=False, repr=False)
+    _resumed: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.datadir is None:
+            self.chain = LightChain.memory(self.cache_size)
+        else:
+            self.chain = LightChain.open(
+                self.datadir,
+                genesis_hash=self.genesis_hash,
+                checkpoint=self.checkpoint,
+                section_size=self.section_size,
+                cache_size=self.cache_size,
+            )
+        if self.head is None:
+            self.head = self.chain.head()
+            self._resumed = self.head is not None and self.head.number > self.checkpoint_block
+
+    @property
+    def headers(self) -> Mapping[int, Header]:
+        """The verified headers held, by number (read from the light chain)."""
+        return _HeaderView(self.chain)
+
+    @property
+    def td(self) -> Mapping[int, int]:
+        """Total difficulty of the verified headers held, by number."""
+        return _TdView(self.chain)
 
     @property
     def checkpoint_block(self) -> int:
@@ -117,9 +160,13 @@ class LightClient:
                 f"{u}: {why}" for u, why in self.dropped.items()))  # fmt: skip
 
     async def close(self) -> None:
+        """Close the connections; a light chain in a datadir is closed too (committed
+        already: every write is its own transaction)."""
         for server in self.servers:
             await server.connection.close()
         self.servers = []
+        if self.datadir is not None:
+            self.chain.close()
 
     def _best(self, section: int | None = None, skip: tuple[_Server, ...] = ()) -> _Server:
         """The best connected server (that has advertised ``section``, if given), other
@@ -215,10 +262,8 @@ class LightClient:
 
     def header_by_hash(self, block_hash: bytes) -> Header | None:
         """A verified header already held (the synced chain, or proved by CHT), by hash."""
-        for header in self.headers.values():
-            if header.hash == block_hash:
-                return header
-        return None
+        stored = self.chain.by_hash(block_hash)
+        return None if stored is None else stored.header
 
     # -- verified data ----------------------------------------------------------------------
 
@@ -237,12 +282,12 @@ class LightClient:
 
     async def header_by_number(self, number: int) -> Header:
         """A header, verified: by CHT proof up to the checkpoint, by hash links after it."""
-        known = self.headers.get(number)
+        known = self.chain.get(number)
         if known is not None:
-            return known
+            return known.header
         if 0 <= number <= self.checkpoint_block:
             header, td = await self._cht_header(number)
-            self.headers[number], self.td[number] = header, td
+            self.chain.put_cht(header, td, self.checkpoint.section_index)
             return header
         raise LightClientError(f"block {number} is not known (head is {self.head_number})")
 
@@ -267,12 +312,18 @@ class LightClient:
         the server's head. Returns the new head."""
         cp = self.checkpoint
         start = self.checkpoint_block
-        if start not in self.headers:
+        known = self.chain.get(start)
+        if known is None:
             header, td = await self._cht_header(start)
             if header.hash != cp.section_head:
                 raise InvalidProof("the CHT proves a section head other than the checkpoint's")
-            self.headers[start], self.td[start] = header, td
-        head = self.head or self.headers[start]
+            self.chain.put_cht(header, td, cp.section_index, head=self.head is None)
+            known = self.chain.get(start)
+            assert known is not None
+        if self._resumed:  # a stored head: is it still on the servers' chain?
+            await self._rejoin()
+            self._resumed = False
+        head = self.head or known.header
         while True:
             server_head = await self._ask(lambda c: c.head_number(), lambda n: n)
             if server_head <= head.number:
@@ -280,6 +331,16 @@ class LightClient:
             first = head.number + 1
             amount = min(HEADER_BATCH, server_head - head.number)
             parent = head
+            asked: list[LightTransport] = []
+
+            def call(
+                connection: LightTransport,
+                first: int = first,
+                amount: int = amount,
+                asked: list[LightTransport] = asked,
+            ) -> Awaitable[list[bytes]]:
+                asked.append(connection)
+                return _header_range(first, amount, connection)
 
             def verify(
                 answer: list[bytes], first: int = first, parent: Header = parent
@@ -288,6 +349,8 @@ class LightClient:
                 previous = parent
                 for offset, raw in enumerate(answer):
                     header = decode_header(raw)
+                    if offset == 0 and header.number == first and header.parent_hash != parent.hash:
+                        raise _Diverged(f"header {first} does not link to the verified head")
                     if header.number != first + offset or header.parent_hash != previous.hash:
                         raise InvalidHeader(
                             f"header {first + offset} does not link to the verified chain",
@@ -305,14 +368,79 @@ class LightClient:
                         raise InvalidHeader(str(exc), block=exc.block) from None
                 return out
 
-            batch = await self._ask(functools.partial(_header_range, first, amount), verify)
-            for header in batch:
-                self.headers[header.number] = header
-                self.td[header.number] = self.td[header.number - 1] + header.difficulty
+            try:
+                batch = await self._ask(call, verify)
+            except _Diverged as exc:  # is our head still on that server's chain?
+                self.head = head
+                server = next((s for s in self.servers if s.connection is asked[-1]), None)
+                if server is None:
+                    continue
+                if not await self._rejoin(server.connection):  # it is: the server lied
+                    await self._drop(server, f"sent data that does not verify: {exc}")
+                head = self.head
+                continue
+            self.chain.extend(batch)
             head = batch[-1]
             self.head = head
         self.head = head
         return head
+
+    async def _rejoin(self, only: LightTransport | None = None) -> bool:
+        """Find where the stored chain and the best server's (or ``only``'s) meet, by hash
+        links, walking back from the stored head; drop the stored headers above that common
+        ancestor (a reorg past it) and return True; False if the server's chain has our head
+        (or it is behind on the same chain). After a restart, and when a server's next
+        headers do not link to our head. The checkpoint's section head is the floor: a
+        server whose chain does not contain it is dropped."""
+        assert self.head is not None
+        others = [
+            s.connection for s in self.servers if only is not None and s.connection is not only
+        ]
+
+        async def ask(
+            call: Callable[[LightTransport], Awaitable[T]], verify: Callable[[T], R]
+        ) -> R:
+            return await self._ask(call, verify, exclude=others)
+
+        server_head = await ask(lambda c: c.head_number(), lambda n: n)
+        top = min(self.head.number, server_head)
+        floor = self.checkpoint_block
+        if top <= floor:  # the server is not past the checkpoint: nothing to compare
+            return False
+        probed, probe = top, True  # first the stored head's number alone: the usual case, no reorg
+        while True:
+            first = top if probe else max(floor, top - HEADER_BATCH + 1)
+            probe = False
+
+            def verify(answer: list[bytes], first: int = first, top: int = top) -> int | None:
+                theirs = [decode_header(raw) for raw in answer]
+                if [h.number for h in theirs] != list(range(first, top + 1)):
+                    raise InvalidHeader(f"asked for headers {first}-{top}", block=first)
+                for lower, upper in itertools.pairwise(theirs):
+                    if upper.parent_hash != lower.hash:
+                        raise InvalidHeader(f"header {upper.number} does not link", block=first)
+                for header in reversed(theirs):
+                    ours = self.chain.get(header.number)
+                    if ours is not None and ours.header.hash == header.hash:
+                        return header.number
+                if first == floor:
+                    raise InvalidHeader("the chain does not contain the checkpoint", block=first)
+                return None
+
+            amount = top - first + 1
+            found = await ask(functools.partial(_header_range, first, amount), verify)
+            if found is not None:
+                break
+            top = first - 1
+        if found < probed:  # (found == probed: the same chain; the server may be behind)
+            dropped = self.chain.rewind(found)
+            log.warning("reorg past the stored head %d: %d stored headers above block %d "
+                        "dropped", self.head.number, dropped, found)  # fmt: skip
+            stored = self.chain.get(found)
+            assert stored is not None
+            self.head = stored.header
+            return True
+        return False
 
     # -- what the client's own RPC serves --------------------------------------------------------
 
@@ -325,3 +453,37 @@ class LightClient:
 
 def _header_range(first: int, amount: int, connection: LightTransport) -> Awaitable[list[bytes]]:
     return connection.header_range(first, amount)
+
+
+class _HeaderView(Mapping[int, Header]):
+    def __init__(self, chain: LightChain) -> None:
+        self.chain = chain
+
+    def __getitem__(self, number: int) -> Header:
+        stored = self.chain.get(number)
+        if stored is None:
+            raise KeyError(number)
+        return stored.header
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.chain.numbers())
+
+    def __len__(self) -> int:
+        return len(self.chain)
+
+
+class _TdView(Mapping[int, int]):
+    def __init__(self, chain: LightChain) -> None:
+        self.chain = chain
+
+    def __getitem__(self, number: int) -> int:
+        stored = self.chain.get(number)
+        if stored is None:
+            raise KeyError(number)
+        return stored.td
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.chain.numbers())
+
+    def __len__(self) -> int:
+        return len(self.chain)

@@ -24,11 +24,21 @@ __all__ = ["NODE_KEY_NAME", "load_account", "load_node_key"]
 NODE_KEY_NAME = "nodekey"  # in the data directory, 64 hex digits as geth's <datadir>/geth/nodekey
 
 
+MAX_KEY_FILE = 1 << 20  # a key, password or keystore file is a few hundred bytes
+
+
 def _read(path: str, what: str) -> str:
     try:
-        return Path(path).read_text()
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_KEY_FILE + 1)
     except OSError as exc:
         raise InvalidInput(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_KEY_FILE:
+        raise InvalidInput(f"the {what} {path} is larger than {MAX_KEY_FILE} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"the {what} {path} is not UTF-8 text") from None
 
 
 def load_account(
@@ -48,8 +58,8 @@ def load_account(
         if not password_file:
             raise InvalidInput("--keystore needs --password-file")
         password = _read(password_file, "password file").rstrip("\r\n")
+        encrypted = jsontext.load_file(keystore, what="keystore", max_bytes=MAX_KEY_FILE)
         try:
-            encrypted = jsontext.loads(_read(keystore, "keystore"))
             key = Account.decrypt(encrypted, password)
         except ValueError as exc:
             raise InvalidInput(f"cannot decrypt {keystore}: {exc}") from None

@@ -95,7 +95,13 @@ async def _call_http(url: str, secret_file: str | None, method: str, params: lis
         aiohttp.ClientSession(timeout=timeout) as session,
         session.post(url, data=body, headers=headers) as response,
     ):
-        text = await response.text()
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > MAX_ANSWER:
+                raise LightClientError(f"the server's answer is larger than {MAX_ANSWER} bytes")
+            chunks.append(chunk)
+        text = b"".join(chunks).decode("utf-8", errors="replace")
         if response.status != 200:
             raise LightClientError(f"HTTP {response.status}: {text.strip()[:200]}")
     try:

@@ -220,7 +220,7 @@ async def _client(args: argparse.Namespace) -> int:
             raise InvalidInput("--checkpoint file needs --checkpoint-file FILE")
         try:
             checkpoint = TrustedCheckpoint.from_json(
-                jsontext.loads(Path(args.checkpoint_file).read_text())
+                jsontext.load_file(args.checkpoint_file, what="checkpoint file", max_bytes=1 << 20)
             )
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot read {args.checkpoint_file}: {exc}") from None

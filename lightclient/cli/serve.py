@@ -272,8 +272,7 @@ async def _start_light(
         chain_data=FullNodeChainData(JsonRpcChainData(source)),
         registered_checkpoint=registered_at,
     )  # fmt: skip
-    shown = light.enode.replace("@0.0.0.0:", "@127.0.0.1:").replace("@[::]:", "@127.0.0.1:")
-    sys.stderr.write(f"serving LES light clients on {shown}\n  network {network_id}, fork "
+    sys.stderr.write(f"serving LES light clients on {light.enode}\n  network {network_id}, fork "
                      f"schedule: {chain.source}\n")  # fmt: skip
     return light
 

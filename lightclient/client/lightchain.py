@@ -30,7 +30,7 @@ from pathlib import Path
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header, decode_header
 from lightclient.errors import InvalidInput
-from lightclient.store.sqlite import StoreError
+from lightclient.store.sqlite import StoreError, open_database
 
 __all__ = ["CACHE_SIZE", "CHAIN_DB_NAME", "LightChain", "Stored"]
 
@@ -94,19 +94,7 @@ class LightChain:
         cache_size: int = CACHE_SIZE,
     ) -> LightChain:
         """Open (or create) ``<datadir>/lightchain.sqlite``, bound to this chain."""
-        directory = Path(datadir)
-        path = directory / CHAIN_DB_NAME
-        existed = False
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            existed = path.exists()
-            if existed and path.is_file() and path.stat().st_size == 0:
-                raise StoreError(f"{path} is empty (0 bytes), not a light chain; {_REPAIR}")
-            db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-        except OSError as exc:
-            raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {path}: {exc}") from None
+        path, db = open_database(Path(datadir), CHAIN_DB_NAME, "light chain")
         chain = cls(str(path), db, cache_size)
         try:
             chain._prepare()
@@ -139,7 +127,6 @@ class LightChain:
 
     def _prepare(self) -> None:
         db = self.db
-        db.execute("PRAGMA synchronous=FULL")
         tables = {
             str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }

@@ -121,17 +121,7 @@ def config_from_genesis(genesis: Mapping[str, Any], where: str = "genesis") -> C
 def load_consensus_config(path: str | Path) -> ConsensusConfig:
     """The consensus config in a geth genesis file; one-line errors for a bad file."""
     file = Path(path)
-    try:
-        with file.open("rb") as handle:
-            raw = handle.read(MAX_GENESIS_BYTES + 1)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the chain config {file}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_GENESIS_BYTES:
-        raise InvalidInput(f"{file} is larger than {MAX_GENESIS_BYTES} bytes")
-    try:
-        genesis = jsontext.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{file} is not JSON: {exc}") from None
+    genesis = jsontext.load_file(file, what="chain config", max_bytes=MAX_GENESIS_BYTES)
     if not isinstance(genesis, dict):
         raise InvalidInput(f"{file} is not a JSON object")
     return config_from_genesis(genesis, str(file))

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lightclient.errors import DecodeError, LimitExceeded
+from lightclient.errors import DecodeError, InvalidInput, LimitExceeded
 
-__all__ = ["MAX_DEPTH", "check_depth", "check_items", "loads", "loads_strict"]
+__all__ = ["MAX_DEPTH", "check_depth", "check_items", "load_file", "loads", "loads_strict"]
 
 MAX_DEPTH = 256  # far beyond any message of ours or of a node's JSON-RPC
 
@@ -95,3 +96,20 @@ def loads(text: str | bytes, **hooks: Any) -> Any:
     """``json.loads`` after :func:`check_depth`; malformed text raises ValueError."""
     check_depth(text)
     return json.loads(text, **hooks)
+
+
+def load_file(path: str | Path, *, what: str, max_bytes: int = 64 * 1024 * 1024) -> Any:
+    """The JSON in a file the user named (a genesis, a checkpoint, a keystore), read at most
+    ``max_bytes`` and depth-checked; every failure is one InvalidInput naming the file."""
+    file = Path(path)
+    try:
+        with file.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the {what} {file}: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise InvalidInput(f"{file} is larger than {max_bytes} bytes")
+    try:
+        return loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{file} is not JSON: {exc}") from None

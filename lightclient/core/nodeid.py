@@ -20,6 +20,7 @@ from lightclient.errors import InvalidInput
 
 __all__ = [
     "Enode",
+    "dialable_host",
     "format_enode",
     "format_node_id",
     "node_id_from_pubkey",
@@ -138,6 +139,12 @@ def parse_enode(text: object) -> Enode:
     disc = parse_qs(parts.query).get("discport", [""])[-1]
     udp = _port(disc, text, "invalid discport in query") if disc else tcp
     return Enode(pubkey, host, tcp, udp)
+
+
+def dialable_host(host: str) -> str:
+    """The host to put in an enode URL for a listener on ``host``: an unspecified address
+    (all interfaces) becomes 127.0.0.1, as geth prints without NAT."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
 
 
 def format_enode(pubkey: bytes, host: str, tcp_port: int, udp_port: int | None = None) -> str:

@@ -52,17 +52,7 @@ def _fork_value(config: dict[str, Any], key: str, path: Path) -> int | None:
 def load_genesis_config(path: str | Path) -> ChainConfig:
     """The fork schedule in a geth genesis file; one-line errors for a bad file."""
     file = Path(path)
-    try:
-        with file.open("rb") as handle:
-            raw = handle.read(MAX_GENESIS_BYTES + 1)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the chain config {file}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_GENESIS_BYTES:
-        raise InvalidInput(f"{file} is larger than {MAX_GENESIS_BYTES} bytes")
-    try:
-        genesis = jsontext.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{file} is not JSON: {exc}") from None
+    genesis = jsontext.load_file(file, what="chain config", max_bytes=MAX_GENESIS_BYTES)
     config = genesis.get("config") if isinstance(genesis, dict) else None
     if not isinstance(config, dict):
         raise InvalidInput(f'{file} has no "config" object (a geth genesis file has one)')

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lightclient import __version__
-from lightclient.core.nodeid import format_enode, node_id_from_pubkey
+from lightclient.core.nodeid import dialable_host, format_enode, node_id_from_pubkey
 from lightclient.rpc.server import Method
 
 __all__ = ["NodeInfo", "admin_methods"]
@@ -28,8 +28,7 @@ class NodeInfo:
 
     @property
     def enode(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return format_enode(self.pubkey, host, self.port)
+        return format_enode(self.pubkey, dialable_host(self.host), self.port)
 
 
 def admin_methods(info: NodeInfo) -> list[Method]:

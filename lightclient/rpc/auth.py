@@ -48,7 +48,8 @@ def read_secret(path: str | Path) -> bytes:
     """The 32-byte secret in ``path`` (64 hex digits, 0x optional, whitespace around)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="ascii", errors="replace")[:1000].strip()
+        with file.open("rb") as handle:  # a secret is 64 hex digits: read no more than 1000
+            text = handle.read(1000).decode("ascii", errors="replace").strip()
     except OSError as exc:
         raise InvalidInput(f"cannot read the JWT secret {file}: {exc.strerror or exc}") from None
     secret = decode_hex(text, SECRET_BYTES)

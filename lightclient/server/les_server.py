@@ -57,7 +57,7 @@ import coincurve
 from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.header import Header
 from lightclient.core.keccak import keccak
-from lightclient.core.nodeid import format_enode
+from lightclient.core.nodeid import dialable_host, format_enode
 from lightclient.core.rlpcodec import split_list
 from lightclient.core.trie import prove
 from lightclient.errors import HeaderSourceError, LesProtocolError, LightClientError, RlpxError
@@ -359,7 +359,7 @@ class LesServer:
 
     @property
     def enode(self) -> str:
-        return format_enode(public_key_of(self.node_key), self._host, self._port)
+        return format_enode(public_key_of(self.node_key), dialable_host(self._host), self._port)
 
     async def stop(self) -> None:
         """Stop listening and end every session with Disconnect 0x08 (quitting)."""

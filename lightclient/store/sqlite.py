@@ -38,7 +38,7 @@ from lightclient.core.checkpoint import TrustedCheckpoint
 from lightclient.core.sections import ChainState
 from lightclient.errors import InvalidInput, LightClientError
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreError"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreError", "open_database"]
 
 SCHEMA_VERSION = 2
 DB_NAME = "lightclient.sqlite"
@@ -87,6 +87,26 @@ def _connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def open_database(directory: Path, name: str, what: str) -> tuple[Path, sqlite3.Connection]:
+    """``directory/name`` opened with the store's pragmas, not yet in WAL mode (that writes to
+    the file, which must first be known to be ``what``). A 0-byte file (we never make one) or
+    a file SQLite cannot open is a one-line StoreError; nothing is repaired or deleted."""
+    path = directory / name
+    existed = False
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        if existed and path.is_file() and path.stat().st_size == 0:
+            raise StoreError(f"{path} is empty (0 bytes), not a {what}; {_REPAIR}")
+        return path, _connect(path, wal=False)
+    except OSError as exc:
+        raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
+    except sqlite3.Error as exc:
+        if existed:
+            raise StoreError(f"{path} is not a {what} ({exc}); {_REPAIR}") from None
+        raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
 
 
 def _describe(value: object) -> str:
@@ -150,20 +170,7 @@ class Store:
 
     @classmethod
     def open(cls, datadir: str | Path) -> Store:
-        directory = Path(datadir)
-        path = directory / DB_NAME
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            existed = path.exists()
-            if existed and path.is_file() and path.stat().st_size == 0:
-                raise StoreError(f"{path} is empty (0 bytes), not a lightclient store; {_REPAIR}")
-            db = _connect(path, wal=False)  # WAL once _prepare() knows it is a store
-        except OSError as exc:
-            raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
-        except sqlite3.Error as exc:
-            if existed:
-                raise StoreError(f"{path} is not a lightclient store ({exc}); {_REPAIR}") from None
-            raise StoreError(f"cannot open the data directory {directory}: {exc}") from None
+        path, db = open_database(Path(datadir), DB_NAME, "lightclient store")
         store = cls(path, db)
         try:
             store._prepare()
